@@ -1,0 +1,1 @@
+"""Audio in: decoding, preprocessing, segmentation, manifests, demo synthesis."""

@@ -1,0 +1,67 @@
+"""Decode one audio file into float32 mono samples, or raise AudioError with a reason code.
+
+Reason codes (stored in the quarantine list): missing_file, not_a_file, empty_file,
+not_audio, truncated, undecodable, empty_audio, non_finite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from albsent.errors import AudioError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".opus")
+
+
+@dataclass
+class Decoded:
+    samples: np.ndarray  # (n,) float32 mono
+    sample_rate_hz: int
+    sha256: str  # of the file's bytes
+    channels: int
+
+
+def read_bytes(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise AudioError("missing_file", f"{path}: file does not exist")
+    if not os.path.isfile(path):
+        raise AudioError("not_a_file", f"{path}: expected an audio file, found a directory or special file")
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if not data:
+        raise AudioError("empty_file", f"{path}: file is empty (0 bytes)")
+    return data
+
+
+def decode(path: str) -> Decoded:
+    """Read `path` (wav/flac/ogg/aiff, mp3 where libsndfile supports it) and downmix to mono."""
+    data = read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            declared = fh.frames
+            sr = fh.samplerate
+            audio = fh.read(dtype="float32", always_2d=True)  # (n, channels)
+    except sf.LibsndfileError as exc:
+        text = str(exc)
+        reason = "not_audio" if "unknown format" in text.lower() or "recognised" in text.lower() else "undecodable"
+        raise AudioError(reason, f"{path}: cannot decode audio ({text})") from exc
+    except (RuntimeError, ValueError, EOFError) as exc:
+        raise AudioError("undecodable", f"{path}: cannot decode audio ({exc})") from exc
+    if declared > 0 and audio.shape[0] < declared:
+        raise AudioError(
+            "truncated", f"{path}: header declares {declared} frames but only {audio.shape[0]} could be read"
+        )
+    if audio.shape[0] == 0:
+        raise AudioError("empty_audio", f"{path}: contains no audio samples")
+    if not np.isfinite(audio).all():
+        bad = int((~np.isfinite(audio)).sum())
+        raise AudioError("non_finite", f"{path}: {bad} samples are NaN or infinite")
+    mono = audio.mean(axis=1, dtype=np.float64).astype(np.float32)
+    return Decoded(mono, int(sr), digest, int(audio.shape[1]))

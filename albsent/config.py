@@ -1,0 +1,167 @@
+"""Config dataclasses from YAML with typed `--set key=value` overrides.
+
+Every config is a dataclass; `build(cls, data)` constructs one from a nested dict,
+rejecting unknown keys (listing the valid ones) and values of the wrong type.
+Overrides are parsed with `yaml.safe_load`, never `eval`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+from albsent.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def require(ok: bool, owner: object, field: str, value: Any, expected: str) -> None:
+    """Raise ConfigError in the scikit-learn style when `ok` is false."""
+    if not ok:
+        name = owner if isinstance(owner, str) else type(owner).__name__
+        raise ConfigError(f"The '{field}' parameter of {name} must be {expected}. Got {value!r} instead.")
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"'{where}': {value!r} matches none of {tp}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"'{where}' must be one of {list(args)}. Got {value!r} instead.")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{where}' must be a mapping of {tp.__name__} fields. Got {value!r} instead.")
+        return build(tp, value, prefix=f"{where}.")
+    if origin in (list, tuple):
+        if isinstance(value, str):  # `--set features=mfcc,shortterm`
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"'{where}' must be a list. Got {value!r} instead.")
+        item = args[0] if args else Any
+        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{where}' must be a mapping. Got {value!r} instead.")
+        kt, vt = args or (Any, Any)
+        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"'{where}' must be true or false. Got {value!r} instead.")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"'{where}' must be an int. Got {value!r} instead.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"'{where}' must be a number. Got {value!r} instead.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"'{where}' must be a string. Got {value!r} instead.")
+        return value
+    return value
+
+
+def build(cls: type[T], data: dict | None = None, prefix: str = "") -> T:
+    """Construct dataclass `cls` from a nested dict; unknown keys are an error."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"valid keys{' under ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(fields))}"
+        )
+    kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def parse_overrides(sets: list[str] | tuple[str, ...]) -> dict:
+    """`["a.b=1", "c=[x, y]"]` -> `{"a": {"b": 1}, "c": ["x", "y"]}` (values parsed as YAML literals)."""
+    out: dict = {}
+    for item in sets:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """Deep-merge `extra` into a copy of `base`."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load(cls: type[T], path: str | Path | None = None, sets=(), extra: dict | None = None) -> T:
+    """Config file, then `extra` (CLI flags), then `--set` overrides, in increasing precedence."""
+    data = read_yaml(path) if path else {}
+    data = merge(data, extra or {})
+    data = merge(data, parse_overrides(list(sets)))
+    return build(cls, data)
+
+
+def to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def stable_hash(data: Any) -> str:
+    """sha256 of canonical JSON: the same config always has the same hash."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two nested dicts: `["mfcc.n_mfcc: 40 -> 20"]`."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def dump_yaml(config: Any, path: str | Path) -> None:
+    data = to_dict(config) if dataclasses.is_dataclass(config) else config
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

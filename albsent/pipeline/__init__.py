@@ -1,0 +1,1 @@
+"""The extraction pipeline. `worker` and `config` are Ray-free; `extract` builds the Ray Data graph."""

@@ -1,0 +1,80 @@
+"""Config of `albsent extract`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from albsent import __version__
+from albsent.audio.preprocess import AudioConfig
+from albsent.config import require, stable_hash, to_dict
+from albsent.features.base import get_extractor
+from albsent.features.mfcc import MfccConfig
+from albsent.features.shortterm import ShortTermConfig
+
+
+@dataclass
+class RayConfig:
+    address: str | None = None  # existing cluster ("auto", "ray://..."); RAY_ADDRESS also works
+    num_cpus: int | None = None  # CPUs of a local cluster started by albsent (None: all)
+    temp_dir: str | None = None  # Ray's session folder for a local cluster
+
+
+@dataclass
+class ExtractConfig:
+    features: list[str] = field(default_factory=lambda: ["mfcc", "shortterm"])
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+    shortterm: ShortTermConfig = field(default_factory=ShortTermConfig)
+    sequences: bool = True  # store frame sequences as well as pooled mean/std
+    sequence_dtype: Literal["float16", "float32"] = "float16"
+    labels_from: Literal["none", "parent"] = "none"  # for folder inputs
+    label_map: dict[str, str] = field(default_factory=dict)  # e.g. {happiness: positive, anger: negative}
+    unlabeled: bool = False  # a manifest without a label column
+    allowed_roots: list[str] = field(default_factory=list)  # besides the manifest's folder
+    batch_size: int = 16  # clips per map_batches call; each call writes one Parquet part
+    num_cpus_per_task: float = 1.0
+    num_actors: int = 1  # actor pool size when an extractor loads a model (ssl)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+    def __post_init__(self):
+        require(len(self.features) > 0, self, "features", self.features, "a non-empty list of extractor names")
+        for name in self.features:
+            get_extractor(name)  # raises with the known names
+        require(len(set(self.features)) == len(self.features), self, "features", self.features, "a list without repeats")
+        require(1 <= self.batch_size <= 4096, self, "batch_size", self.batch_size, "an int in [1, 4096]")
+        require(0 < self.num_cpus_per_task <= 64, self, "num_cpus_per_task", self.num_cpus_per_task, "a float in (0, 64]")
+        require(1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors, "an int in [1, 1024]")
+
+    def stored(self) -> dict:
+        """The part of the config that determines stored values; its hash identifies the store."""
+        d = to_dict(self)
+        keep = ["features", "audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]
+        return {k: d[k] for k in keep} | {name: d[name] for name in self.features if name in d}
+
+    def config_hash(self) -> str:
+        return stable_hash(self.stored())
+
+    def extractor_config(self, name: str):
+        return getattr(self, name, None) or get_extractor(name).config_cls()
+
+
+def build_extractors(config: ExtractConfig) -> list:
+    return [
+        get_extractor(name)(config.extractor_config(name), config.audio.sample_rate_hz, config.sequence_dtype, config.sequences)
+        for name in config.features
+    ]
+
+
+def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[str], created_utc: str) -> dict:
+    return {
+        "schema_version": 1,
+        "albsent_version": __version__,
+        "created_utc": created_utc,
+        "config": config.stored(),
+        "config_hash": config.config_hash(),
+        "sample_rate_hz": config.audio.sample_rate_hz,
+        "extractors": {e.name: e.metadata() for e in extractors},
+        "frame_shift_s": {e.name: e.metadata().get("frame_shift_s") for e in extractors},
+        "extra_columns": extra_columns,
+    }

@@ -1,0 +1,163 @@
+"""A feature store: a directory of Parquet parts plus sidecars that readers ignore.
+
+    STORE/
+      part-<hash>.parquet          rows; schema metadata key b"albsent" = the store metadata JSON
+      _albsent.json                the same metadata (config, config_hash, extractors, ...)
+      _quarantine/part-<hash>.parquet   inputs that could not be used, with reason codes
+      _config.yaml                 the resolved extract config
+
+Parts are written to a hidden temporary name and renamed, so a reader never sees half a file.
+A part holds whole utterances (all their segments), so resume works per utterance.
+STORE may be a local path or a URI understood by pyarrow.fs (e.g. s3://bucket/store).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import cached_property
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from albsent.config import diff
+from albsent.errors import StoreError
+from albsent.store.schema import QUARANTINE_SCHEMA
+
+META_FILE = "_albsent.json"
+QUARANTINE_DIR = "_quarantine"
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    import os
+
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
+
+
+class Store:
+    def __init__(self, uri: str):
+        self.uri = str(uri)
+        self.fs, self.root = filesystem(self.uri)
+
+    # ---- metadata -------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.fs.get_file_info(f"{self.root}/{META_FILE}").type == pafs.FileType.File
+
+    @cached_property
+    def meta(self) -> dict:
+        if not self.exists():
+            raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE}); create it with `albsent extract INPUT --out {self.uri}`")
+        with self.fs.open_input_stream(f"{self.root}/{META_FILE}") as fh:
+            return json.loads(fh.read().decode())
+
+    def create_or_check(self, meta: dict) -> None:
+        """Create the store with `meta`, or check that an existing store was made with the same config."""
+        if self.exists():
+            old = self.meta
+            if old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns"):
+                changes = diff(old["config"], meta["config"])
+                if old.get("extra_columns") != meta.get("extra_columns"):
+                    changes.append(f"manifest columns: {old.get('extra_columns')} -> {meta.get('extra_columns')}")
+                raise StoreError(
+                    f"{self.uri} was made with a different config (hash {old['config_hash']}, now {meta['config_hash']}); "
+                    f"differences: {'; '.join(changes)}. Re-run with the store's config (see {self.uri}/_config.yaml) "
+                    "or write to a new --out."
+                )
+            return
+        self.fs.create_dir(self.root, recursive=True)
+        self.fs.create_dir(f"{self.root}/{QUARANTINE_DIR}", recursive=True)
+        self._write_bytes(META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
+        self.__dict__.pop("meta", None)
+
+    def write_sidecar(self, name: str, text: str) -> None:
+        self._write_bytes(name, text.encode())
+
+    def _write_bytes(self, name: str, data: bytes) -> None:
+        tmp = f"{self.root}/.tmp-{uuid.uuid4().hex}"
+        with self.fs.open_output_stream(tmp) as fh:
+            fh.write(data)
+        self.fs.move(tmp, f"{self.root}/{name}")
+
+    # ---- parts ----------------------------------------------------------------------------
+    def _atomic_parquet(self, table: pa.Table, rel: str) -> None:
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        tmp = f"{self.root}/{folder + '/' if folder else ''}.tmp-{uuid.uuid4().hex}"
+        pq.write_table(table, tmp, filesystem=self.fs, compression="zstd")
+        self.fs.move(tmp, f"{self.root}/{rel}")
+
+    def write_part(self, name: str, rows: pa.Table | None, quarantined: pa.Table | None) -> None:
+        """Rows first, then the quarantine part: an interrupted write leaves only inputs that a
+        rerun redoes, never a duplicate."""
+        if rows is not None and rows.num_rows:
+            self._atomic_parquet(rows, f"part-{name}.parquet")
+        if quarantined is not None and quarantined.num_rows:
+            self._atomic_parquet(quarantined.cast(QUARANTINE_SCHEMA), f"{QUARANTINE_DIR}/part-{name}.parquet")
+
+    def _files(self, folder: str = "") -> list[str]:
+        sel = pafs.FileSelector(f"{self.root}/{folder}".rstrip("/"), allow_not_found=True)
+        infos = self.fs.get_file_info(sel)
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.startswith("part-") and i.base_name.endswith(".parquet"))
+
+    def part_files(self) -> list[str]:
+        return self._files()
+
+    def dataset(self) -> pads.Dataset:
+        files = self.part_files()
+        if not files:
+            raise StoreError(f"{self.uri}: the store has no rows yet (every input quarantined or nothing extracted)")
+        return pads.dataset(files, filesystem=self.fs, format="parquet")
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        missing = [c for c in columns or [] if c not in self.schema.names]
+        if missing:
+            raise StoreError(f"{self.uri}: no column(s) {missing}; columns: {', '.join(self.schema.names)}")
+        return self.dataset().to_table(columns=columns)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.dataset().schema
+
+    def quarantine(self) -> pd.DataFrame:
+        files = self._files(QUARANTINE_DIR)
+        if not files:
+            return QUARANTINE_SCHEMA.empty_table().to_pandas()
+        return pads.dataset(files, filesystem=self.fs, format="parquet", schema=QUARANTINE_SCHEMA).to_table().to_pandas()
+
+    def done_utterances(self) -> set[str]:
+        """Utterances already stored or quarantined: a rerun skips them."""
+        done: set[str] = set()
+        if self.part_files():
+            done |= set(self.dataset().to_table(columns=["utterance_id"]).column(0).to_pylist())
+        done |= set(self.quarantine()["utterance_id"])
+        return done
+
+    def num_rows(self) -> int:
+        return self.dataset().count_rows() if self.part_files() else 0
+
+
+def describe(store: Store) -> dict:
+    """What `albsent inspect --json` prints: rows, feature shapes, quarantine list, metadata."""
+    meta = store.meta
+    features = {}
+    for ext in meta["extractors"].values():
+        features.update(ext["columns"])
+    q = store.quarantine()
+    rows = store.num_rows()
+    labels = {}
+    if rows:
+        counts = store.read(["label"]).column(0).to_pandas().value_counts(dropna=False)
+        labels = {("null" if k is None or k != k else k): int(v) for k, v in counts.items()}
+    return {
+        "store": store.uri,
+        "rows": rows,
+        "parts": len(store.part_files()),
+        "labels": labels,
+        "features": features,
+        "quarantined": q[["path", "reason", "error"]].to_dict("records"),
+        "metadata": meta,
+    }

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: seeded synthetic corpora, broken files, tiny SSL models."""

@@ -1,0 +1,58 @@
+"""Shared fixtures: environment for offline, token-free local Ray; one Ray cluster per session;
+seeded synthetic corpora and stores."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EMODB = ROOT.parent / "shared" / "data" / "emodb"
+RAY_TMP = Path(tempfile.gettempdir()) / f"albsent-ray-{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster (2 CPUs) shared by the tests that need Ray; stopped at the end."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(RAY_TMP), logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """24 seeded clips (3 classes x 4 x 2 speakers); returns the manifest path."""
+    from albsent.testing.synth import make_corpus
+
+    return make_corpus(tmp_path_factory.mktemp("corpus"), n_per_class=4, speakers=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def store(corpus, ray_local, tmp_path_factory) -> Path:
+    """MFCC + short-term store of `corpus` (read-only for tests: copy before modifying)."""
+    from albsent.pipeline.config import ExtractConfig
+    from albsent.pipeline.extract import extract
+
+    out = tmp_path_factory.mktemp("stores") / "base"
+    extract(str(corpus), str(out), ExtractConfig(), progress=False)
+    return out
+
+
+def emodb_manifest(name: str = "manifest_sentiment.csv") -> Path:
+    path = EMODB / name
+    if not path.is_file():
+        pytest.skip(f"EMO-DB not present at {EMODB}")
+    return path
