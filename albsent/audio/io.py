@@ -39,6 +39,22 @@ def read_bytes(path: str) -> bytes:
     return data
 
 
+def wav_data_shortfall(data: bytes) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file: (bytes the data chunk declares, bytes present) when fewer are
+    present than declared, else None. libsndfile silently reads such files short."""
+    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if cid == b"data":
+            present = len(data) - pos - 8
+            streaming = size in (0, 0xFFFFFFFF)  # unknown length (pipes, RF64)
+            return (size, present) if not streaming and present < size else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def decode(path: str) -> Decoded:
     """Read `path` (wav/flac/ogg/aiff, mp3 where libsndfile supports it) and downmix to mono."""
     data = read_bytes(path)
@@ -49,11 +65,14 @@ def decode(path: str) -> Decoded:
             sr = fh.samplerate
             audio = fh.read(dtype="float32", always_2d=True)  # (n, channels)
     except sf.LibsndfileError as exc:
-        text = str(exc)
+        text = getattr(exc, "error_string", "") or str(exc)
         reason = "not_audio" if "unknown format" in text.lower() or "recognised" in text.lower() else "undecodable"
-        raise AudioError(reason, f"{path}: cannot decode audio ({text})") from exc
+        raise AudioError(reason, f"{path}: cannot decode audio: {text}") from exc
     except (RuntimeError, ValueError, EOFError) as exc:
         raise AudioError("undecodable", f"{path}: cannot decode audio ({exc})") from exc
+    short = wav_data_shortfall(data)
+    if short:
+        raise AudioError("truncated", f"{path}: WAV data chunk declares {short[0]} bytes but only {short[1]} are present")
     if declared > 0 and audio.shape[0] < declared:
         raise AudioError(
             "truncated", f"{path}: header declares {declared} frames but only {audio.shape[0]} could be read"

@@ -25,7 +25,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
         ray.init(address=address, **kwargs)
     else:
         log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, **kwargs)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **kwargs)
     try:
         yield
     finally:

@@ -11,6 +11,7 @@ from albsent.config import require, stable_hash, to_dict
 from albsent.features.base import get_extractor
 from albsent.features.mfcc import MfccConfig
 from albsent.features.shortterm import ShortTermConfig
+from albsent.features.ssl import SslConfig
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ExtractConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     shortterm: ShortTermConfig = field(default_factory=ShortTermConfig)
+    ssl: SslConfig = field(default_factory=SslConfig)
     sequences: bool = True  # store frame sequences as well as pooled mean/std
     sequence_dtype: Literal["float16", "float32"] = "float16"
     labels_from: Literal["none", "parent"] = "none"  # for folder inputs
@@ -35,6 +37,7 @@ class ExtractConfig:
     batch_size: int = 16  # clips per map_batches call; each call writes one Parquet part
     num_cpus_per_task: float = 1.0
     num_actors: int = 1  # actor pool size when an extractor loads a model (ssl)
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per task/actor, e.g. {cpu_node: 0.001} (cluster/)
     ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self):
@@ -45,12 +48,21 @@ class ExtractConfig:
         require(1 <= self.batch_size <= 4096, self, "batch_size", self.batch_size, "an int in [1, 4096]")
         require(0 < self.num_cpus_per_task <= 64, self, "num_cpus_per_task", self.num_cpus_per_task, "a float in (0, 64]")
         require(1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors, "an int in [1, 1024]")
+        require(all(v > 0 for v in self.resources.values()), self, "resources", self.resources, "a mapping of resource name to a positive amount")
 
     def stored(self) -> dict:
         """The part of the config that determines stored values; its hash identifies the store."""
         d = to_dict(self)
         keep = ["features", "audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]
-        return {k: d[k] for k in keep} | {name: d[name] for name in self.features if name in d}
+        out = {k: d[k] for k in keep}
+        for name in self.features:
+            if name in d:
+                # An extractor config may list RUNTIME_FIELDS (batch size, device, GPUs per
+                # actor): they change speed, not stored values, so they stay out of the hash
+                # and a store can be resumed on other hardware.
+                runtime = getattr(type(getattr(self, name)), "RUNTIME_FIELDS", ())
+                out[name] = {k: v for k, v in d[name].items() if k not in runtime}
+        return out
 
     def config_hash(self) -> str:
         return stable_hash(self.stored())

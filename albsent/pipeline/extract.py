@@ -66,6 +66,8 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, store: Store, meta: di
     kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta)
     extractors = build_extractors(config)
     common = dict(batch_size=config.batch_size, batch_format="pandas", num_cpus=config.num_cpus_per_task)
+    if config.resources:  # custom resources pin blocks to a node type (cluster/README.md)
+        common["resources"] = dict(config.resources)
     if any(e.needs_actor for e in extractors):
         # Model-based extractors: an actor pool loads the model once per actor.
         resources: dict = {}
