@@ -1,0 +1,104 @@
+"""Throughput and memory of `albsent extract` (MFCC + short-term) on CPU.
+
+1. Speed: audio-seconds per wall-second of the `albsent extract` command (a fresh process that
+   starts its own local Ray cluster, all cores) against a plain single-process loop computing the
+   same features on the same files, in the same run. Target: >= 1.8x on 2 cores.
+2. Memory: peak RSS of the driver and of the Ray workers for a 1,000- and a 10,000-clip corpus
+   (MFCC only, short clips, to keep the run short); the driver must stay flat as the corpus grows.
+
+    .venv/bin/python bench/extract_cpu.py [--clips 300] [--seconds 2.0] [--memory-sizes 1000,10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import many_clips, run_measured  # noqa: E402
+
+from albsent.audio.io import decode  # noqa: E402
+from albsent.audio.manifest import plan_inputs  # noqa: E402
+from albsent.audio.preprocess import preprocess  # noqa: E402
+from albsent.pipeline.config import ExtractConfig, build_extractors  # noqa: E402
+
+
+def plain_loop(manifest: Path, config: ExtractConfig) -> tuple[float, float]:
+    """The baseline: one process, one file at a time, same preprocessing and features."""
+    items = plan_inputs(manifest)
+    extractors = build_extractors(config)
+    # warm up librosa/numba outside the timing, as Ray workers also do once per process
+    d = decode(items["path"][0])
+    for e in extractors:
+        e.extract([preprocess(d.samples, d.sample_rate_hz, config.audio)[0]])
+    audio_s, start = 0.0, time.perf_counter()
+    for path in items["path"]:
+        d = decode(path)
+        utt, segs = preprocess(d.samples, d.sample_rate_hz, config.audio)
+        for e in extractors:
+            e.extract([s.samples for s in segs])
+        audio_s += len(utt) / config.audio.sample_rate_hz
+    return audio_s, time.perf_counter() - start
+
+
+def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "albsent.cli", "-q", "extract", str(manifest), "--out", str(out), "--json",
+            "--set", f"ray.temp_dir={ray_tmp}", *extra]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=300)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--memory-sizes", default="1000,10000")
+    ap.add_argument("--memory-seconds", type=float, default=0.5)
+    ap.add_argument("--batch-size", type=int, default=16)
+    args = ap.parse_args()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
+    work = Path(tempfile.mkdtemp(prefix="albsent-bench-"))
+    ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
+    report: dict = {"cpus": os.cpu_count()}
+
+    manifest = many_clips(work / "speed", args.clips, args.seconds)
+    config = ExtractConfig()
+    audio_s, plain_wall = plain_loop(manifest, config)
+    wall, mem, out = run_measured(albsent_cmd(manifest, work / "speed_store", ray_tmp, ["--set", f"batch_size={args.batch_size}"]), env)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stored"] == args.clips, summary
+    report["speed"] = {
+        "clips": args.clips, "audio_s": round(audio_s, 1), "features": config.features,
+        "plain_loop_wall_s": round(plain_wall, 1), "plain_loop_x_realtime": round(audio_s / plain_wall, 1),
+        "albsent_wall_s": round(wall, 1), "albsent_x_realtime": round(audio_s / wall, 1),
+        "speedup": round(plain_wall / wall, 2), "target": 1.8,
+        "note": "albsent wall time includes starting and stopping its local Ray cluster",
+    }
+    print(json.dumps(report["speed"]), flush=True)
+
+    report["memory"] = []
+    for n in [int(s) for s in args.memory_sizes.split(",")]:
+        m = many_clips(work / f"mem{n}", n, args.memory_seconds, seed=n)
+        wall, mem, out = run_measured(
+            albsent_cmd(m, work / f"mem{n}_store", ray_tmp, ["--features", "mfcc", "--set", "batch_size=64"]), env)
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["stored"] == n, summary
+        row = {"clips": n, "wall_s": round(wall, 1), "driver_peak_mib": round(mem.driver_peak / 2**20),
+               "worker_peak_mib": round(mem.worker_peak / 2**20), "workers_total_peak_mib": round(mem.workers_total_peak / 2**20)}
+        report["memory"].append(row)
+        print(json.dumps(row), flush=True)
+    a, b = report["memory"][0], report["memory"][-1]
+    report["memory_growth"] = {
+        "driver": round(b["driver_peak_mib"] / a["driver_peak_mib"], 2),
+        "worker": round(b["worker_peak_mib"] / max(a["worker_peak_mib"], 1), 2),
+        "corpus": round(b["clips"] / a["clips"], 1),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
