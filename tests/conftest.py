@@ -4,6 +4,7 @@ seeded synthetic corpora and stores."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def ray_local():
         ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(RAY_TMP), logging_level="WARNING")
     yield ray
     ray.shutdown()
+    shutil.rmtree(RAY_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +58,15 @@ def emodb_manifest(name: str = "manifest_sentiment.csv") -> Path:
     if not path.is_file():
         pytest.skip(f"EMO-DB not present at {EMODB}")
     return path
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny torch models on a shared 2-core machine: one intra-op thread is faster and kinder;
+    the previous setting is restored afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -28,4 +28,7 @@ def run(args) -> int:
     s = result["extract"]
     print(f"\nstore: {result['store']}  ({s.stored} clips stored, {s.quarantined} quarantined)")
     print((Path(args.out) / "stats" / "stats.md").read_text())
+    print("## Classifiers (grouped K-fold, mean ± std)\n")
+    print(result["table"])
+    print(f"\nruns, figures and metrics.json: {Path(args.out) / 'runs'};  report: {Path(args.out) / 'report.md'}")
     return 0

@@ -18,6 +18,12 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-root", action="append", default=[], metavar="DIR",
                    help="also allow manifest paths under DIR (repeatable)")
     p.add_argument("--segment", type=float, metavar="SECONDS", help="cut utterances into windows of this length")
+    p.add_argument("--ssl-model", action="append", default=[], metavar="MODEL",
+                   help="SSL model for the 'ssl' extractor: hub id (facebook/hubert-base-ls960, "
+                        "facebook/wav2vec2-base, microsoft/wavlm-base-plus, ...) or a save_pretrained folder, "
+                        "optionally ALIAS=MODEL; repeatable or comma-separated. Adds 'ssl' to the features.")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned work (clips, hours, store size, time from a measured sample) and exit")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common_config_args(p)
     ray_args(p)
@@ -36,14 +42,21 @@ def flags_to_config(args) -> dict:
         extra.setdefault("audio", {})["segment_s"] = args.segment
     if args.address:
         extra["ray"] = {"address": args.address}
+    models = [m.strip() for item in args.ssl_model for m in item.split(",") if m.strip()]
+    if models:
+        extra["ssl"] = {"models": models}
     return extra
 
 
 def load_config(args):
-    from albsent.config import load
+    from albsent.config import build, load, to_dict
     from albsent.pipeline.config import ExtractConfig
 
-    return load(ExtractConfig, args.config, args.sets, flags_to_config(args))
+    config = load(ExtractConfig, args.config, args.sets, flags_to_config(args))
+    if args.ssl_model and "ssl" not in config.features:
+        # --ssl-model adds 'ssl' to whatever feature list the config, --features or --set gave
+        config = build(ExtractConfig, to_dict(config) | {"features": [*config.features, "ssl"]})
+    return config
 
 
 def run(args) -> int:
@@ -52,12 +65,19 @@ def run(args) -> int:
     from albsent.pipeline.extract import extract
 
     config = load_config(args)
+    if args.dry_run:
+        from albsent.pipeline.plan import format_plan, plan
+
+        p = plan(args.input, config)
+        print(json.dumps(p, default=str) if args.json else format_plan(p))
+        return 0
     summary = extract(args.input, args.out, config, progress=not args.quiet)
     if args.json:
         print(json.dumps(asdict(summary)))
     else:
+        reasons = f" {summary.reasons}" if summary.reasons else ""
         print(
             f"{args.out}: {summary.stored} stored ({summary.rows} rows, {summary.audio_s / 3600:.3f} h), "
-            f"{summary.quarantined} quarantined {summary.reasons or ''}, {summary.skipped} already done"
+            f"{summary.quarantined} quarantined{reasons}, {summary.skipped} already done"
         )
     return 0

@@ -32,10 +32,22 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
         ray.shutdown()
 
 
+class _DropProgressBarNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Progress bars disabled")
+
+
 def quiet_data_context():
-    """Our own progress bar replaces Ray Data's per-operator bars."""
+    """Our own progress bar and summary replace Ray Data's per-operator bars and INFO lines."""
     from ray.data import DataContext
 
+    data_log = logging.getLogger("ray.data")
+    data_log.setLevel(max(data_log.level, logging.WARNING))
+    if not any(isinstance(f, _DropProgressBarNotice) for f in data_log.filters):
+        for handler_owner in (data_log, logging.getLogger("ray")):
+            for h in handler_owner.handlers:
+                h.addFilter(_DropProgressBarNotice())
+        data_log.addFilter(_DropProgressBarNotice())
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

@@ -27,7 +27,7 @@ BASE_ROW_BYTES = 300  # ids, key, path, label, sha256, durations: typical uncomp
 def _row_samples(duration_s: float, config: ExtractConfig) -> list[int]:
     """Samples of each stored row of a clip (segments when audio.segment_s > 0)."""
     a, sr = config.audio, config.audio.sample_rate_hz
-    n = int(duration_s * sr)
+    n = int(round(duration_s * sr))
     if a.segment_s <= 0:
         return [n]
     return [b - s for s, b in segment_bounds(n, sr, a.segment_s, a.segment_hop_s)]

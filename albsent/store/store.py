@@ -39,6 +39,17 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
+def _weights(meta: dict) -> dict[str, str | None]:
+    """Weights hash of every model an extractor loaded: retrained weights at the same path
+    change stored values without changing the config."""
+    return {
+        f"{name}:{alias}": m.get("weights_sha256")
+        for name, ext in meta.get("extractors", {}).items()
+        for alias, m in (ext.get("models") or {}).items()
+        if isinstance(m, dict)
+    }
+
+
 class Store:
     def __init__(self, uri: str):
         self.uri = str(uri)
@@ -59,10 +70,13 @@ class Store:
         """Create the store with `meta`, or check that an existing store was made with the same config."""
         if self.exists():
             old = self.meta
-            if old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns"):
+            weights_changed = _weights(old) != _weights(meta)
+            if old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns") or weights_changed:
                 changes = diff(old["config"], meta["config"])
                 if old.get("extra_columns") != meta.get("extra_columns"):
                     changes.append(f"manifest columns: {old.get('extra_columns')} -> {meta.get('extra_columns')}")
+                if weights_changed:
+                    changes.append(f"model weights (sha256): {_weights(old)} -> {_weights(meta)}")
                 raise StoreError(
                     f"{self.uri} was made with a different config (hash {old['config_hash']}, now {meta['config_hash']}); "
                     f"differences: {'; '.join(changes)}. Re-run with the store's config (see {self.uri}/_config.yaml) "

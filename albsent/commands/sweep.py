@@ -1,0 +1,42 @@
+"""`albsent sweep --config SWEEP.yaml --store STORE --out SWEEP_DIR [--resume] [--address ADDR]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from albsent.cli import common_config_args, ray_args
+
+EPILOG = """A sweep searches TrainConfig keys (kind: classifier) or PretrainConfig keys (kind: latent:
+autoencoder + probe, attachment points conditional on the model) with Optuna TPE inside Ray Tune,
+ASHA early stopping, retries of crashed trials, and resume after the driver is killed (--resume).
+Outputs in SWEEP_DIR: trials.csv/.parquet, best_config.yaml, final/ (best config retrained and
+evaluated), *.png, sweep.json; summarise with `albsent report SWEEP_DIR`. Examples: configs/sweeps/.
+Example: albsent sweep --config configs/sweeps/smoke.yaml --store st --out sweeps/smoke"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="hyperparameter sweep (Ray Tune + Optuna) over a feature store",
+                       description="Run or resume a hyperparameter sweep over a stored feature set.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", metavar="STORE", help="feature store (albsent extract --out)")
+    p.add_argument("--out", required=True, metavar="SWEEP_DIR", help="sweep folder: local path or URI (s3://...)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in SWEEP_DIR (finished trials are kept)")
+    p.add_argument("--num-samples", type=int, metavar="N", help="number of trials")
+    p.add_argument("--max-concurrent", type=int, metavar="N", help="trials running at once")
+    p.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of a local Ray cluster started here")
+    p.add_argument("--json", action="store_true", help="print sweep.json instead of a summary")
+    common_config_args(p)
+    ray_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from albsent.sweep import load_sweep, run_sweep
+    from albsent.sweep.results import summarize
+
+    extra = {k: v for k, v in (("num_samples", args.num_samples), ("max_concurrent", args.max_concurrent)) if v is not None}
+    config = load_sweep(args.config, args.sets, extra) if (args.config or args.sets or extra) else None
+    summary = run_sweep(config, args.store, args.out, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    print(json.dumps(summary, indent=1, default=str) if args.json else summarize(args.out))
+    return 0

@@ -1,0 +1,169 @@
+"""Grouped, stratified train/validation/test splits and K folds, plus a leakage audit.
+
+A *group* is what must never straddle splits: the speaker (speaker-independent evaluation)
+or the utterance (segments of one recording stay together). Rows whose audio bytes are
+identical (same sha256) are merged into one group first, so a file listed twice cannot leak.
+Stratification is by label within scikit-learn's StratifiedGroupKFold, so class proportions
+follow the corpus as closely as whole groups allow.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from albsent.config import require
+from albsent.errors import AlbsentError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class LeakageError(AlbsentError):
+    """A group, utterance or audio file appears in more than one split."""
+
+
+@dataclass
+class SplitConfig:
+    group_by: Literal["auto", "speaker", "utterance"] = "auto"  # auto: speaker when the store has speakers
+    test_fraction: float = 0.2  # single split: share of groups held out for test
+    val_fraction: float = 0.1  # share of the whole corpus used for early stopping (0: none)
+    folds: int = 1  # >= 2: grouped stratified K-fold (each fold's test = 1/K of the groups)
+    from_column: bool = False  # use the store's `split` column (train / val / test) instead
+
+    def __post_init__(self):
+        require(0 < self.test_fraction < 1, self, "test_fraction", self.test_fraction, "a float in (0, 1)")
+        require(0 <= self.val_fraction < 1 - self.test_fraction or self.val_fraction == 0, self, "val_fraction",
+                self.val_fraction, f"a float in [0, {1 - self.test_fraction:g})")
+        require(self.folds >= 1, self, "folds", self.folds, "an int >= 1 (1: one train/val/test split)")
+        require(not (self.from_column and self.folds > 1), self, "from_column", self.from_column, "false when folds > 1")
+
+
+@dataclass
+class Split:
+    """Row indices of each part; val may be empty (no early stopping)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def parts(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def make_groups(speakers, utterance_ids, sha256, group_by: str = "auto") -> tuple[np.ndarray, str]:
+    """(rows,) group keys and the grouping used. Rows sharing a sha256 join one group (union-find)."""
+    has_speaker = all(s is not None and s == s and str(s) != "" for s in speakers)
+    if group_by == "speaker" and not has_speaker:
+        raise ConfigError("split.group_by is 'speaker' but some rows have no speaker; add a speaker column to the manifest or use 'utterance'")
+    by = "speaker" if group_by == "speaker" or (group_by == "auto" and has_speaker) else "utterance"
+    base = [f"{by}:{s}" for s in (speakers if by == "speaker" else utterance_ids)]
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for g, h in zip(base, sha256):
+        if h:
+            parent[find(g)] = find(f"sha:{h}")
+    return np.array([find(g) for g in base], dtype=object), by
+
+
+def _group_folds(labels, groups, n_splits: int, seed: int, what: str) -> list[np.ndarray]:
+    """Test indices of `n_splits` grouped stratified folds over the given rows."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(set(groups))
+    if n_groups < n_splits:
+        if n_groups < 2:
+            raise ConfigError(f"cannot split {what}: only {n_groups} group(s); a grouped split needs at least 2 "
+                              "(use more speakers, or split.group_by=utterance)")
+        log.warning("%s: %d groups, fewer than the %d folds asked; using %d", what, n_groups, n_splits, n_groups)
+        n_splits = n_groups
+    smallest = int(min(np.unique(labels, return_counts=True)[1]))
+    if smallest < n_splits:
+        if smallest < 2:
+            raise ConfigError(f"cannot split {what}: a class has only {smallest} row(s) here; stratified splits need at least 2 per class")
+        log.warning("%s: the smallest class has %d rows, fewer than the %d folds asked; using %d", what, smallest, n_splits, smallest)
+        n_splits = smallest
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [test for _, test in cv.split(np.zeros(len(labels)), labels, groups)]
+
+
+def _carve_val(rest: np.ndarray, labels, groups, val_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split rows `rest` into (train, val) with about `val_share` of them in val."""
+    if val_share <= 0:
+        return rest, rest[:0]
+    n = max(2, int(round(1 / val_share)))
+    folds = _group_folds(labels[rest], groups[rest], n, seed, "the validation split")
+    val = rest[folds[seed % len(folds)]]
+    return np.setdiff1d(rest, val), np.sort(val)
+
+
+def train_val_test(labels, groups, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> Split:
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    need = 3 if val_fraction > 0 else 2
+    if len(set(groups)) < need:
+        raise ConfigError(f"a grouped train/{'val/' if need == 3 else ''}test split needs at least {need} groups, found "
+                          f"{len(set(groups))}; use more speakers, split.group_by=utterance or split.val_fraction=0")
+    # StratifiedGroupKFold's shuffle only breaks ties, so the seed also picks which fold is held out.
+    folds = _group_folds(labels, groups, max(2, int(round(1 / test_fraction))), seed, "the test split")
+    test = np.sort(folds[seed % len(folds)])
+    rest = np.setdiff1d(np.arange(len(labels)), test)
+    train, val = _carve_val(rest, labels, groups, val_fraction / (1 - test_fraction), seed + 1)
+    return Split(train, val, test)
+
+
+def kfold(labels, groups, k: int, val_fraction: float = 0.1, seed: int = 0) -> list[Split]:
+    """K grouped stratified folds; every row is in exactly one fold's test part."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    out = []
+    for i, test in enumerate(_group_folds(labels, groups, k, seed, f"{k}-fold cross-validation")):
+        rest = np.setdiff1d(np.arange(len(labels)), test)
+        train, val = _carve_val(rest, labels, groups, val_fraction * k / (k - 1) if k > 1 else val_fraction, seed + 1 + i)
+        out.append(Split(train, val, np.sort(test)))
+    return out
+
+
+def from_column(splits) -> Split:
+    names = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
+    values = [names.get(str(s).lower()) if s is not None else None for s in splits]
+    bad = sorted({str(s) for s, v in zip(splits, values) if v is None})
+    if bad:
+        raise ConfigError(f"split.from_column: the store's split column has value(s) {bad}; expected train, val or test")
+    values = np.array(values, dtype=object)
+    return Split(*(np.flatnonzero(values == p) for p in ("train", "val", "test")))
+
+
+def make_splits(config: SplitConfig, labels, groups, splits_column=None, seed: int = 0) -> list[Split]:
+    """The splits a run evaluates on: one, or `config.folds` folds."""
+    if config.from_column:
+        return [from_column(splits_column)]
+    if config.folds > 1:
+        return kfold(labels, groups, config.folds, config.val_fraction, seed)
+    return [train_val_test(labels, groups, config.test_fraction, config.val_fraction, seed)]
+
+
+def audit(split: Split, **keys) -> dict:
+    """Raise LeakageError if any value of any key array (e.g. groups=, sha256=, utterance_ids=)
+    occurs in two parts, or a row is in two parts. Returns a summary for metrics.json."""
+    parts = {k: v for k, v in split.parts().items() if len(v)}
+    rows = np.concatenate(list(parts.values()))
+    if len(np.unique(rows)) != len(rows):
+        raise LeakageError("leakage audit failed: a row is in more than one split")
+    summary: dict = {"passed": True, "rows": {k: int(len(v)) for k, v in split.parts().items()}}
+    for key, values in keys.items():
+        values = np.asarray(values, dtype=object)
+        seen: dict[str, str] = {}
+        for name, idx in parts.items():
+            for v in set(values[idx].tolist()) - {None, ""}:
+                if v in seen:
+                    raise LeakageError(f"leakage audit failed: {key} {v!r} is in both the {seen[v]} and {name} splits")
+                seen[v] = name
+        summary[key] = {name: len(set(values[idx].tolist())) for name, idx in parts.items()}
+    return summary

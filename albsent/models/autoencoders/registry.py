@@ -1,0 +1,34 @@
+"""Autoencoder registry: a dict and a decorator. Importing this package registers every model."""
+
+from __future__ import annotations
+
+from albsent.errors import ConfigError
+
+AUTOENCODERS: dict[str, type] = {}
+
+
+def register(name: str):
+    def deco(cls):
+        cls.name = name
+        AUTOENCODERS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_autoencoder(name: str) -> type:
+    if name not in AUTOENCODERS:
+        raise ConfigError(f"unknown autoencoder '{name}'; known: {', '.join(sorted(AUTOENCODERS))}")
+    return AUTOENCODERS[name]
+
+
+def build_autoencoder(config, in_dim: int, out_index: list[int] | None = None, window: int = 15, target: str = "next"):
+    """config: AutoencoderConfig -> an Autoencoder for windows (B, window, in_dim)."""
+    cls = get_autoencoder(config.name)
+    return cls(config, in_dim, list(range(in_dim)) if out_index is None else out_index, window, target)
+
+
+def attach_points(config, in_dim: int, window: int = 15, target: str = "next") -> list:
+    """The attachment points (name, dim, doc) of the model `config` describes, without training it.
+    The sweep builds conditional spaces from these names."""
+    return build_autoencoder(config, in_dim, None, window, target).attach_points()

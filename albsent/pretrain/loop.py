@@ -1,0 +1,162 @@
+"""The iteration-based pretraining loop (Ray-free): `pretrain(config, frames) -> PretrainResult`.
+
+Each iteration draws `batch_size` random windows from the training utterances; every
+`val_every` iterations the loss on fixed validation windows (held-out utterances) is computed
+next to the loss of predicting the training targets' mean ("mean baseline") and of copying the
+last input frame ("copy baseline": hard to beat at a 10 ms frame shift), `on_step(step,
+metrics)` is called (a Tune trainable reports from it) and checkpoints are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from albsent.errors import ConfigError
+from albsent.models.autoencoders import Autoencoder, build_autoencoder
+from albsent.pretrain.config import PretrainConfig
+from albsent.pretrain.data import Frames, Norm, Windows, split_utterances
+
+log = logging.getLogger(__name__)
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
+
+
+@dataclass
+class PretrainResult:
+    config: PretrainConfig
+    model: Autoencoder
+    norm: Norm
+    in_dim: int
+    out_index: list[int]
+    feature_names: list[str]
+    history: list[dict] = field(default_factory=list)   # one dict per validation pass
+    metrics: dict = field(default_factory=dict)         # final figures (see `pretrain`)
+    store: str = ""
+
+    def as_pretrained(self, path: str = ""):
+        """The frozen model in memory, for `probe` without a round trip through disk (sweeps)."""
+        from albsent.pretrain.io import Pretrained, run_meta
+
+        return Pretrained(self.model.eval(), self.config, self.norm, run_meta(self), path)
+
+
+def _copy_guess(x: torch.Tensor, out_index: list[int], target: str) -> torch.Tensor:
+    """The persistence guess: the next frame equals the current one (x: (B, N, in))."""
+    return x[:, -1, out_index] if target == "next" else x[:, :, out_index]
+
+
+def _evaluate(model, windows: Windows | None, loss_fn, mean_target: torch.Tensor, batch: int) -> tuple[float, float, float]:
+    """(loss, predict-the-mean loss, copy-the-last-frame loss) over all `windows` (nan without them)."""
+    if windows is None:
+        return float("nan"), float("nan"), float("nan")
+    model.eval()
+    total = base = copy = 0.0
+    with torch.no_grad():
+        for lo in range(0, len(windows), batch):
+            idx = np.arange(lo, min(lo + batch, len(windows)))
+            x, y = windows.batch(idx)
+            pred, _ = model(x)
+            total += loss_fn(pred, y, reduction="sum").item()
+            base += loss_fn(mean_target.expand_as(y), y, reduction="sum").item()
+            copy += loss_fn(_copy_guess(x, windows.out_index, windows.window.target), y, reduction="sum").item()
+    model.train()
+    n = len(windows) * int(np.prod(y.shape[1:]))
+    return total / n, base / n, copy / n
+
+
+def _mean_target(windows: Windows, rng: np.random.Generator, sample: int = 4096) -> torch.Tensor:
+    """Per-feature mean of the training targets (the predict-the-mean baseline): (out,)."""
+    _, y = windows.batch(rng.choice(len(windows), size=min(sample, len(windows)), replace=False))
+    return y.reshape(-1, y.shape[-1]).mean(0)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with `n` torch intra-op threads (0: unchanged), restoring the previous count. On a
+    busy machine one thread is far faster for small models than threads fighting for cores."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def pretrain(config: PretrainConfig, data: Frames, on_step=None, out_dir=None) -> PretrainResult:
+    """Train an autoencoder on `data`'s frames (labels ignored). With `out_dir`, write the run
+    there (model.safetensors + model.json, config.yaml, loss_curve.png, checkpoints/)."""
+    with torch_threads(config.threads):
+        return _pretrain(config, data, on_step, out_dir)
+
+
+def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> PretrainResult:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    w = config.window
+    train_u, val_u = split_utterances(data.utterance_ids, config.val_fraction, config.seed)
+    norm = Norm.fit([data.sequences[i] for i in train_u])
+    in_dim, out_index = data.dim, w.out_index(data.dim)
+    train = Windows([norm(data.sequences[i]) for i in train_u], w, out_index)
+    val = None
+    if len(val_u):
+        try:
+            val = Windows([norm(data.sequences[i]) for i in val_u], w, out_index)
+            keep = np.linspace(0, len(val) - 1, min(len(val), config.max_val_windows)).round().astype(int)
+            val.starts = val.starts[np.unique(keep)]
+        except ConfigError as exc:  # validation utterances too short for one window
+            log.warning("no validation windows (%s); validation loss skipped", exc)
+    model = build_autoencoder(config.model, in_dim, out_index, w.length, w.target)
+    params = sum(p.numel() for p in model.parameters())
+    log.info("pretraining %s (%d params) on %d windows (%d val), %d iterations", config.model.name, params,
+             len(train), len(val) if val else 0, config.iterations)
+    opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
+    opt = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = LOSSES[config.loss]
+    mean_target = _mean_target(train, rng)
+    result = PretrainResult(config, model, norm, in_dim, out_index, data.feature_names, store=data.store_uri)
+    saver = None
+    if out_dir is not None:
+        from albsent.pretrain.io import RunWriter
+
+        saver = RunWriter(out_dir, result)
+    t0, running, count = time.perf_counter(), 0.0, 0
+    model.train()
+    for step in range(1, config.iterations + 1):
+        x, y = train.batch(rng.integers(0, len(train), size=config.batch_size))
+        pred, _ = model(x)
+        loss = loss_fn(pred, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        running, count = running + loss.item(), count + 1
+        if step % config.val_every == 0 or step == config.iterations:
+            val_loss, val_base, val_copy = _evaluate(model, val, loss_fn, mean_target, 512)
+            row = {"step": step, "train_loss": running / count, "val_loss": val_loss, "val_mean_baseline": val_base,
+                   "val_copy_baseline": val_copy,
+                   "val_ratio": val_loss / val_base if val_base else float("nan"), "seconds": time.perf_counter() - t0}
+            result.history.append(row)
+            running, count = 0.0, 0
+            log.info("step %d: train %.4f, val %.4f (mean baseline %.4f)", step, row["train_loss"], val_loss, val_base)
+            if on_step is not None:
+                on_step(step, dict(row))
+        if saver and config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.iterations:
+            saver.checkpoint(step)
+    model.eval()
+    last = result.history[-1]
+    result.metrics = {**{k: last[k] for k in ("train_loss", "val_loss", "val_mean_baseline", "val_copy_baseline", "val_ratio")},
+                      "best_val_loss": min((h["val_loss"] for h in result.history), default=float("nan")),
+                      "iterations": config.iterations, "parameters": params, "train_windows": len(train),
+                      "val_windows": len(val) if val else 0, "seconds": time.perf_counter() - t0}
+    if saver:
+        saver.finish()
+    return result

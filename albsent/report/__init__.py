@@ -1,0 +1,1 @@
+"""Tables and figures from stores and runs (`albsent report`, `albsent stats`)."""

@@ -1,0 +1,86 @@
+"""Markdown tables of training runs (the Albanian paper's Tables 3-5, with mean ± std over
+folds where a run was cross-validated)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from albsent.errors import InputError
+
+
+def load_run(run: str | Path) -> dict:
+    """{"name", "path", "config", "metrics"} of a run folder written by `albsent train`."""
+    run = Path(run)
+    path = run / "metrics.json"
+    if not path.is_file():
+        raise InputError(f"{run}: no metrics.json; expected the --out folder of `albsent train`")
+    metrics = json.loads(path.read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text()) if (run / "config.yaml").is_file() else {}
+    return {"name": run.name, "path": str(run), "config": config or {}, "metrics": metrics}
+
+
+def cell(metrics: dict, key: str, std_key: str | None = None) -> str:
+    value = metrics.get(key)
+    if value is None:
+        return "–"
+    std = metrics.get(std_key or f"{key}_std")
+    return f"{value:.3f} ± {std:.3f}" if std is not None and metrics.get("folds") else f"{value:.3f}"
+
+
+def _evaluation(run: dict) -> str:
+    m, split = run["metrics"], run["config"].get("split", {})
+    by = m.get("group_by", "?")
+    if split.get("from_column"):
+        return "store split column"
+    return f"{m['folds']}-fold, by {by}" if m.get("folds") else f"hold-out, by {by}"
+
+
+def _with_baselines(loaded: list[dict]) -> list[dict]:
+    """A probe run (`albsent probe`) also holds the baseline trained on the same labeled subset
+    (metrics["baseline"]): show it as its own row right under the probe."""
+    out = []
+    for r in loaded:
+        out.append(r)
+        b = r["metrics"].get("baseline")
+        if isinstance(b, dict):
+            out.append({**r, "name": f"{r['name']} (baseline)", "metrics": {"group_by": r["metrics"].get("group_by"), **b},
+                        "config": {"features": b.get("features", "raw"), "model": "baseline: linear on raw features"}})
+    return out
+
+
+def compare_runs(runs: list[str | Path]) -> str:
+    loaded = _with_baselines([load_run(r) for r in runs])
+    labels: list[str] = []
+    for r in loaded:
+        labels += [lab for lab in r["metrics"].get("labels", []) if lab not in labels]
+    head = ["run", "features", "model", "class-weighted", "evaluation", "n", "accuracy", "macro-F1", "balanced acc."]
+    head += [f"F1 {lab}" for lab in labels]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in loaded:
+        m, c = r["metrics"], r["config"]
+        pc = m.get("per_class", {})
+        row = [r["name"], f"`{c.get('features', m.get('features', '?'))}`", c.get("model", m.get("model", "?")), "yes" if c.get("class_weighted") else "no",
+               _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"), cell(m, "balanced_accuracy")]
+        row += [cell({**pc[lab], "folds": m.get("folds")}, "f1") if lab in pc else "–" for lab in labels]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def format_metrics(metrics: dict, title: str = "") -> str:
+    """A few lines for the terminal after `albsent train`."""
+    labels = metrics.get("labels", [])
+    out = [title] if title else []
+    fold = f" (mean ± std over {metrics['folds']} folds)" if metrics.get("folds") else ""
+    out.append(f"accuracy {cell(metrics, 'accuracy')}  macro-F1 {cell(metrics, 'macro_f1')}  "
+               f"balanced accuracy {cell(metrics, 'balanced_accuracy')}{fold}")
+    width = max([len(lab) for lab in labels] + [5])
+    out.append(f"{'label':<{width}}  precision  recall  f1     support")
+    for lab in labels:
+        pc = metrics["per_class"][lab]
+        out.append(f"{lab:<{width}}  {pc['precision']:.3f}      {pc['recall']:.3f}   {pc['f1']:.3f}  {pc['support']}")
+    out.append("confusion matrix (rows true, columns predicted; " + ", ".join(labels) + "):")
+    out += ["  " + " ".join(f"{v:5d}" for v in row) for row in metrics.get("confusion_matrix", [])]
+    return "\n".join(out)

@@ -1,0 +1,146 @@
+"""SweepConfig: what to search (a space over TrainConfig or PretrainConfig keys), how (Optuna
+TPE + ASHA through Ray Tune), with which resources, and what to do with the best trial.
+
+    kind: classifier            # classifier: TrainConfig + fit(); latent: PretrainConfig + pretrain() + probe()
+    base: {model: mlp, epochs: 60}   # the config every trial starts from (or base_config: FILE)
+    space: {lr: {loguniform: [1.0e-4, 1.0e-2]}, ...}   # see albsent.sweep.space
+    metric: val_macro_f1        # classifier: val_macro_f1 | val_loss; latent: probe_macro_f1 | val_loss
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from albsent.config import build, merge, read_yaml, require, to_dict
+from albsent.errors import ConfigError
+from albsent.sweep.space import SearchSpace, parse_space
+
+METRICS = {"classifier": {"val_macro_f1": "max", "val_loss": "min", "val_accuracy": "max"},
+           "latent": {"probe_macro_f1": "max", "probe_accuracy": "max", "val_loss": "min"}}
+
+
+@dataclass
+class SchedulerConfig:
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = 5  # reports (epochs; folds for cross-validated trials) before a trial can be stopped
+    reduction_factor: float = 2.0
+    max_t: int = 0  # 0: the base config's epochs (classifier) / reports per trial (latent)
+
+    def __post_init__(self):
+        require(self.grace_period >= 1, self, "grace_period", self.grace_period, "an int >= 1")
+        require(self.reduction_factor > 1, self, "reduction_factor", self.reduction_factor, "a float > 1")
+        require(self.max_t >= 0, self, "max_t", self.max_t, "an int >= 0 (0: automatic)")
+
+
+@dataclass
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0  # fractional GPUs share one device between trials
+
+    def __post_init__(self):
+        require(self.cpu > 0, self, "cpu", self.cpu, "a number > 0")
+        require(self.gpu >= 0, self, "gpu", self.gpu, "a number >= 0")
+
+
+@dataclass
+class SweepConfig:
+    kind: Literal["classifier", "latent"] = "classifier"
+    name: str = "sweep"  # Tune experiment and Optuna study name
+    base: dict[str, Any] = field(default_factory=dict)  # TrainConfig / PretrainConfig fields
+    base_config: str = ""  # a train / pretrain YAML; `base` is merged over it
+    space: dict[str, Any] = field(default_factory=dict)
+    initial_points: list[dict[str, Any]] = field(default_factory=list)  # trials to run first (Optuna enqueue)
+    metric: str = ""  # default: val_macro_f1 (classifier), probe_macro_f1 (latent)
+    mode: Literal["", "max", "min"] = ""  # default from the metric
+    num_samples: int = 16
+    max_concurrent: int = 2
+    seed: int = 0  # TPE sampler seed
+    resources: Resources = field(default_factory=Resources)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    max_failures: int = 1  # retries of a crashed trial before it is recorded as failed
+    optuna_storage: str = ""  # "": in memory (saved with Tune's state); "sqlite": SWEEP_DIR/optuna.db; or an RDB URL
+    checkpoint_every: int = 0  # also checkpoint every k reports (0: only the final result)
+    report_every: int = 1  # tune.report every k-th epoch / validation step (each report is a round trip to the driver)
+    reuse_actors: bool = True  # keep trial worker processes (torch imported once) between trials
+    retrain: bool = True  # retrain the best config and evaluate it on the test split / K folds
+    pretrain_store: str = ""  # latent: unlabelled store to pretrain on ("" = the labelled store)
+
+    def __post_init__(self):
+        require(bool(self.name) and "/" not in self.name, self, "name", self.name, "a non-empty name without '/'")
+        metrics = METRICS[self.kind]
+        self.metric = self.metric or next(iter(metrics))
+        require(self.metric in metrics, self, "metric", self.metric, f"one of {sorted(metrics)} for kind '{self.kind}'")
+        self.mode = self.mode or metrics[self.metric]
+        require(self.num_samples >= 1, self, "num_samples", self.num_samples, "an int >= 1")
+        require(self.max_concurrent >= 1, self, "max_concurrent", self.max_concurrent, "an int >= 1")
+        require(self.max_failures >= 0, self, "max_failures", self.max_failures, "an int >= 0")
+        require(self.report_every >= 1, self, "report_every", self.report_every, "an int >= 1")
+        require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
+        parse_space(self.space)  # syntax errors surface at load time
+        if self.base_config:  # absolute: trials run in their own working directories
+            require(Path(self.base_config).is_file(), self, "base_config", self.base_config, "an existing train / pretrain YAML")
+            self.base_config = str(Path(self.base_config).resolve())
+
+    # --- the config every trial is built from ---------------------------------------------------
+    @property
+    def target(self) -> type:
+        if self.kind == "classifier":
+            from albsent.train.config import TrainConfig
+
+            return TrainConfig
+        from albsent.pretrain.config import PretrainConfig
+
+        return PretrainConfig
+
+    def base_dict(self, store: str = "") -> dict:
+        data = read_yaml(self.base_config) if self.base_config else {}
+        data = merge(data, self.base)
+        if self.kind == "classifier":
+            data = merge({"num_threads": 1}, data)  # deterministic and fast on shared CPUs
+            if store:
+                data["store"] = store
+        else:
+            data = merge({"threads": 1}, data)
+        build(self.target, data)  # report an invalid base before anything starts
+        return data
+
+    def inlined(self) -> "SweepConfig":
+        """The same sweep with `base_config` read into `base` (what SWEEP_DIR/sweep.yaml keeps, so a
+        resume does not depend on the file's path, e.g. a Ray job's temporary working dir)."""
+        return dataclasses.replace(self, base=self.base_dict(), base_config="")
+
+    def trial_config(self, overrides: dict, store: str = ""):
+        """The TrainConfig / PretrainConfig of one trial."""
+        return build(self.target, merge(self.base_dict(store), overrides))
+
+    def placeholder_keys(self) -> tuple[str, ...]:
+        fields = {f.name for f in dataclasses.fields(self.target)}
+        return tuple(k for k in self.space if "." not in k and k not in fields)
+
+
+def load_sweep(path: str | Path | None, sets=(), extra: dict | None = None) -> SweepConfig:
+    from albsent.config import load
+
+    return load(SweepConfig, path, sets, extra)
+
+
+def check_keys(config: SweepConfig, space: SearchSpace) -> None:
+    """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
+    base = to_dict(config.trial_config({}))
+    placeholders = set(config.placeholder_keys())
+    used = {m for p in space.params for v in p.values if isinstance(v, str) for m in __import__("re").findall(r"\{(\w+)\}", v)}
+    for p in space.params:
+        if p.key in placeholders:
+            if p.key not in used:
+                raise ConfigError(f"sweep space '{p.key}' is not a {config.target.__name__} field; valid: "
+                                  f"{', '.join(sorted(base))} (or a {{placeholder}} used in another key's choices)")
+            continue
+        node = base
+        for part in p.key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"sweep space '{p.key}' is not a {config.target.__name__} field; valid top-level "
+                                  f"keys: {', '.join(sorted(base))}")
+            node = node[part]

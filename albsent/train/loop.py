@@ -1,0 +1,154 @@
+"""The torch pieces of training: standardisation, batching (padding sequences), the epoch loop
+with class-weighted cross-entropy and early stopping, and batched probabilities.
+
+Inputs are what `albsent.dataset` produces: pooled X (rows, dim), layer stacks
+(rows, layers, hidden), or lists of (frames, dim) sequences. Labels are int class indices.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Normalizer:
+    """z-score statistics of the training split: pooled (dim,), layers (layers, hidden),
+    sequences (dim,) over all training frames."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X) -> "Normalizer":
+        flat = np.concatenate(X, axis=0) if isinstance(X, list) else np.asarray(X)
+        mean = flat.mean(0, dtype=np.float64)
+        std = flat.std(0, dtype=np.float64)
+        std[std < 1e-8] = 1.0  # constant features pass through centred
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    def __call__(self, X):
+        if isinstance(X, list):
+            return [((x - self.mean) / self.std).astype(np.float32) for x in X]
+        return ((X - self.mean) / self.std).astype(np.float32)
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "Normalizer | None":
+        return None if not d else cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
+
+
+def stride_frames(X, stride: int):
+    """Keep every `stride`-th frame of each sequence (no-op for pooled inputs)."""
+    return [x[::stride] for x in X] if isinstance(X, list) and stride > 1 else X
+
+
+def collate(X, idx) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Rows `idx` as a tensor; sequences zero-padded to (batch, T_max, dim) with lengths (batch,)."""
+    if not isinstance(X, list):
+        return torch.from_numpy(np.ascontiguousarray(X[idx])), None
+    seqs = [X[i] for i in idx]
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    out = torch.zeros(len(seqs), int(lengths.max()), seqs[0].shape[1])
+    for j, s in enumerate(seqs):
+        out[j, : len(s)] = torch.from_numpy(s)
+    return out, lengths
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """n / (classes * n_c), as scikit-learn's class_weight='balanced' (absent classes get 1)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, X, batch_size: int = 256) -> np.ndarray:
+    """(rows, n_classes) softmax probabilities."""
+    model.eval()
+    out = []
+    n = len(X)
+    for start in range(0, n, batch_size):
+        x, lengths = collate(X, np.arange(start, min(n, start + batch_size)))
+        out.append(torch.softmax(model(x, lengths), dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _evaluate(model, X, y, criterion, batch_size) -> tuple[float, np.ndarray]:
+    """(mean loss, predicted class per row) in one pass."""
+    model.eval()
+    total, n, preds = 0.0, len(y), []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            idx = np.arange(start, min(n, start + batch_size))
+            x, lengths = collate(X, idx)
+            logits = model(x, lengths)
+            total += float(criterion(logits, torch.from_numpy(y[idx]))) * len(idx)
+            preds.append(logits.argmax(-1).numpy())
+    return total / max(n, 1), np.concatenate(preds) if preds else np.zeros(0, np.int64)
+
+
+def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, n_classes: int, epochs: int,
+               batch_size: int, lr: float, weight_decay: float, patience: int, class_weighted: bool, grad_clip: float,
+               seed: int, on_epoch: Callable[[int, dict], None] | None = None,
+               metric: Callable[[np.ndarray, np.ndarray], float] | None = None) -> tuple[list[dict], int]:
+    """Adam on (weighted) cross-entropy; after each epoch: validation loss, early stopping on it,
+    on_epoch(epoch, {"epoch", "train_loss", "val_loss", "val_macro_f1", "best_epoch"}).
+    Restores the weights of the best epoch (the last one without validation data).
+    Returns (history, best_epoch); epochs count from 1."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    weight = class_weights(ytr, n_classes) if class_weighted else None
+    criterion = nn.CrossEntropyLoss(weight=weight)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    have_val = len(yva) > 0
+    best, best_epoch, best_state, bad, history = math.inf, 0, None, 0, []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(ytr), generator=gen).numpy()
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            x, lengths = collate(Xtr, idx)
+            loss = criterion(model(x, lengths), torch.from_numpy(ytr[idx]))
+            opt.zero_grad()
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += loss.item() * len(idx)
+        row = {"epoch": epoch, "train_loss": total / len(ytr)}
+        if have_val:
+            row["val_loss"], val_pred = _evaluate(model, Xva, yva, criterion, max(batch_size, 256))
+            if metric is not None:
+                row["val_macro_f1"] = metric(yva, val_pred)
+            improved = row["val_loss"] < best - 1e-6
+        else:
+            improved = True
+        if improved:
+            best, best_epoch, bad = row.get("val_loss", row["train_loss"]), epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+        row["best_epoch"] = best_epoch
+        history.append(row)
+        log.debug("epoch %d %s", epoch, row)
+        if on_epoch is not None:
+            on_epoch(epoch, dict(row))
+        if have_val and bad >= patience:
+            log.info("early stop after epoch %d (best %d, val_loss %.4f)", epoch, best_epoch, best)
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history, best_epoch
