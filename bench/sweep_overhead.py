@@ -6,6 +6,7 @@ Every trial trains the same MLP on the same split for a fixed number of epochs (
 stopping), calibrated so that one fit lasts about --trial-seconds.
 
     .venv/bin/python bench/sweep_overhead.py [--store /work/stores/emodb] [--n 4] [--trial-seconds 12]
+        [--hidden-size 8192 --batch-size 4]   # ~0.5 s epochs: one tune.report per realistic epoch
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def main() -> None:
     ap.add_argument("--trial-seconds", type=float, default=12.0, help="target duration of one fit")
     ap.add_argument("--report-every", type=int, default=1, help="tune.report every k-th epoch")
     ap.add_argument("--json", metavar="FILE", help="also write the figures here")
+    ap.add_argument("--hidden-size", type=int, default=BASE["hidden_size"], help="MLP width (sets the epoch length)")
+    ap.add_argument("--batch-size", type=int, default=BASE["batch_size"])
     args = ap.parse_args()
+    BASE.update(hidden_size=args.hidden_size, batch_size=args.batch_size)
 
     data = load_data(args.store, BASE["features"])
     probe = build(TrainConfig, {**BASE, "store": args.store, "epochs": 5})
