@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from albsent.config import to_dict
-from albsent.errors import ConfigError
+from albsent.registry import lookup
 
 EXTRACTORS: dict[str, type["Extractor"]] = {}
 
@@ -24,9 +24,7 @@ def register(cls):
 
 
 def get_extractor(name: str) -> type["Extractor"]:
-    if name not in EXTRACTORS:
-        raise ConfigError(f"unknown extractor '{name}'; known: {', '.join(sorted(EXTRACTORS))}")
-    return EXTRACTORS[name]
+    return lookup(EXTRACTORS, "extractor", name)
 
 
 @dataclass(frozen=True)

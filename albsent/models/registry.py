@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from albsent.errors import ConfigError
+from albsent.registry import lookup
 
 MODEL_HPARAMS = ("hidden_size", "num_layers", "dropout", "pooling")
 
@@ -38,9 +39,7 @@ def register(name: str, input_kind: str, description: str, sklearn: bool = False
 
 
 def get_model(name: str) -> ModelEntry:
-    if name not in MODELS:
-        raise ConfigError(f"unknown model '{name}'; known: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+    return lookup(MODELS, "model", name)
 
 
 def check_compatible(name: str, feature_kind: str, spec_text: str = "") -> None:

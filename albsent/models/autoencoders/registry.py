@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from albsent.errors import ConfigError
+from albsent.registry import lookup
 
 AUTOENCODERS: dict[str, type] = {}
 
@@ -17,9 +17,7 @@ def register(name: str):
 
 
 def get_autoencoder(name: str) -> type:
-    if name not in AUTOENCODERS:
-        raise ConfigError(f"unknown autoencoder '{name}'; known: {', '.join(sorted(AUTOENCODERS))}")
-    return AUTOENCODERS[name]
+    return lookup(AUTOENCODERS, "autoencoder", name)
 
 
 def build_autoencoder(config, in_dim: int, out_index: list[int] | None = None, window: int = 15, target: str = "next"):
