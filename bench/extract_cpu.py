@@ -26,25 +26,28 @@ from _common import many_clips, run_measured  # noqa: E402
 from albsent.audio.io import decode  # noqa: E402
 from albsent.audio.manifest import plan_inputs  # noqa: E402
 from albsent.audio.preprocess import preprocess  # noqa: E402
+from albsent.features.base import extract_all  # noqa: E402
 from albsent.pipeline.config import ExtractConfig, build_extractors  # noqa: E402
 
 
-def plain_loop(manifest: Path, config: ExtractConfig) -> tuple[float, float]:
-    """The baseline: one process, one file at a time, same preprocessing and features."""
+def plain_loop(manifest: Path, config: ExtractConfig) -> dict:
+    """The baseline: one process, one file at a time, same preprocessing and features.
+    Returns raw and trimmed audio seconds, wall and CPU seconds (warm-up excluded)."""
     items = plan_inputs(manifest)
     extractors = build_extractors(config)
     # warm up librosa/numba outside the timing, as Ray workers also do once per process
     d = decode(items["path"][0])
-    for e in extractors:
-        e.extract([preprocess(d.samples, d.sample_rate_hz, config.audio)[0]])
-    audio_s, start = 0.0, time.perf_counter()
+    extract_all(extractors, [preprocess(d.samples, d.sample_rate_hz, config.audio)[0]])
+    raw_s = audio_s = 0.0
+    cpu0, start = time.process_time(), time.perf_counter()
     for path in items["path"]:
         d = decode(path)
-        utt, segs = preprocess(d.samples, d.sample_rate_hz, config.audio)
-        for e in extractors:
-            e.extract([s.samples for s in segs])
-        audio_s += len(utt) / config.audio.sample_rate_hz
-    return audio_s, time.perf_counter() - start
+        utt, segs = preprocess(d.samples, d.sample_rate_hz, config.audio, path)
+        extract_all(extractors, [s.samples for s in segs])
+        raw_s += d.samples.size / d.sample_rate_hz
+        audio_s += utt.size / config.audio.sample_rate_hz
+    return {"clips": len(items), "raw_audio_s": raw_s, "audio_s": audio_s,
+            "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0}
 
 
 def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:
@@ -68,7 +71,8 @@ def main() -> None:
 
     manifest = many_clips(work / "speed", args.clips, args.seconds)
     config = ExtractConfig()
-    audio_s, plain_wall = plain_loop(manifest, config)
+    base = plain_loop(manifest, config)
+    audio_s, plain_wall = base["audio_s"], base["wall_s"]
     wall, mem, out = run_measured(albsent_cmd(manifest, work / "speed_store", ray_tmp, ["--set", f"batch_size={args.batch_size}"]), env)
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["stored"] == args.clips, summary

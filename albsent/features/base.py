@@ -27,6 +27,15 @@ def get_extractor(name: str) -> type["Extractor"]:
     return lookup(EXTRACTORS, "extractor", name)
 
 
+def extract_all(extractors: list["Extractor"], waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Every extractor over the same waves, merged per clip: one dict of columns per wave."""
+    rows: list[dict[str, np.ndarray]] = [dict() for _ in waves]
+    for ext in extractors:
+        for row, values in zip(rows, ext.extract(waves)):
+            row.update(values)
+    return rows
+
+
 @dataclass(frozen=True)
 class Column:
     """One stored feature column. `shape` is the shape of one value; None marks the frame axis."""

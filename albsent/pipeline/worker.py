@@ -19,6 +19,7 @@ from albsent.audio.io import decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import AudioError
+from albsent.features.base import extract_all
 from albsent.pipeline.config import ExtractConfig, build_extractors
 from albsent.store import Store, store_schema, to_arrow
 
@@ -46,11 +47,7 @@ class ExtractBlock:
         return dec, utt, segs
 
     def _features(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        feats = [dict() for _ in waves]
-        for ext in self.extractors:
-            for row, values in zip(feats, ext.extract(waves)):
-                row.update(values)
-        return feats
+        return extract_all(self.extractors, waves)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         items = batch.to_dict("records")

@@ -21,6 +21,7 @@ from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.dataset.spec import FeatureSpec, assemble
 from albsent.errors import AlbsentError, InputError
+from albsent.features.base import extract_all
 from albsent.train.checkpoint import Bundle, BundleError, bundle_model, load_bundle
 from albsent.train.loop import Normalizer, predict_proba, stride_frames
 
@@ -88,10 +89,7 @@ class Predictor:
 
     def _probs(self, waves: list[np.ndarray]) -> np.ndarray:
         """(clips, classes) mean probabilities of all models for these waveforms."""
-        rows = [dict() for _ in waves]
-        for ext in self.extractors:
-            for row, values in zip(rows, ext.extract(waves)):
-                row.update(values)
+        rows = extract_all(self.extractors, waves)
         X = stride_frames(assemble(self.spec, {c: [r[c] for r in rows] for c in self.spec.columns}, self.columns), self.stride)
         out = [predict_proba(m, norm(X) if norm else X) for m, norm in zip(self.models, self.norms)]
         return np.mean(out, axis=0)
