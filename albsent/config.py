@@ -162,6 +162,10 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-def dump_yaml(config: Any, path: str | Path) -> None:
+def to_yaml(config: Any) -> str:
     data = to_dict(config) if dataclasses.is_dataclass(config) else config
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def dump_yaml(config: Any, path: str | Path) -> None:
+    Path(path).write_text(to_yaml(config))

@@ -79,6 +79,7 @@ def build_extractors(config: ExtractConfig) -> list:
 
 
 def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[str], created_utc: str) -> dict:
+    described = {e.name: e.metadata() for e in extractors}
     return {
         "schema_version": 1,
         "albsent_version": __version__,
@@ -86,7 +87,7 @@ def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[
         "config": config.stored(),
         "config_hash": config.config_hash(),
         "sample_rate_hz": config.audio.sample_rate_hz,
-        "extractors": {e.name: e.metadata() for e in extractors},
-        "frame_shift_s": {e.name: e.metadata().get("frame_shift_s") for e in extractors},
+        "extractors": described,
+        "frame_shift_s": {name: m.get("frame_shift_s") for name, m in described.items()},
         "extra_columns": extra_columns,
     }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from albsent.audio.manifest import plan_inputs
-from albsent.config import to_dict
+from albsent.config import to_dict, to_yaml
 from albsent.pipeline.cluster import quiet_data_context, ray_session
 from albsent.pipeline.config import ExtractConfig, build_extractors, store_metadata
 from albsent.pipeline.worker import ExtractBlock
@@ -45,18 +45,18 @@ class ExtractSummary:
     reasons: dict = field(default_factory=dict)
 
 
-def prepare(input_path: str, out: str, config: ExtractConfig) -> tuple[pd.DataFrame, Store, dict]:
+def prepare(input_path: str, out: str, config: ExtractConfig, extractors: list | None = None) -> tuple[pd.DataFrame, Store, dict]:
     """Validate INPUT and the store (all user errors surface here, before any work)."""
     items = plan_inputs(input_path, config.labels_from, config.label_map, config.allowed_roots, config.unlabeled)
     extra = [c for c in items.columns if c not in ("utterance_id", "key", "path", "label", "speaker", "split")]
     store = Store(out)
     created = store.meta["created_utc"] if store.exists() else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    meta = store_metadata(config, build_extractors(config), extra, created)
+    meta = store_metadata(config, extractors if extractors is not None else build_extractors(config), extra, created)
     store.create_or_check(meta)
     return items, store, meta
 
 
-def run_blocks(todo: pd.DataFrame, config: ExtractConfig, store: Store, meta: dict, progress: bool = True):
+def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, store: Store, meta: dict):
     """Yield per-input summaries (DataFrames) as blocks finish."""
     import ray
 
@@ -64,7 +64,6 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, store: Store, meta: di
     n_blocks = max(1, math.ceil(len(todo) / config.batch_size))
     ds = ray.data.from_items(todo.to_dict("records"), override_num_blocks=n_blocks)
     kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta)
-    extractors = build_extractors(config)
     common = dict(batch_size=config.batch_size, batch_format="pandas", num_cpus=config.num_cpus_per_task)
     if config.resources:  # custom resources pin blocks to a node type (cluster/README.md)
         common["resources"] = dict(config.resources)
@@ -85,8 +84,9 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, store: Store, meta: di
 
 
 def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = True) -> ExtractSummary:
-    items, store, meta = prepare(input_path, out, config)
-    store.write_sidecar("_config.yaml", _yaml(config))
+    extractors = build_extractors(config)
+    items, store, meta = prepare(input_path, out, config, extractors)
+    store.write_sidecar("_config.yaml", to_yaml(config))
     done = store.done_utterances()
     todo = items[~items["utterance_id"].isin(done)]
     summary = ExtractSummary(inputs=len(items), skipped=len(items) - len(todo))
@@ -98,7 +98,7 @@ def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = T
 
     with ray_session(config.ray.address, config.ray.num_cpus, config.ray.temp_dir):
         bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
-        for part in run_blocks(todo, config, store, meta, progress):
+        for part in run_blocks(todo, config, extractors, store, meta):
             bar.update(len(part))
             ok = part[part["status"] == "stored"]
             summary.stored += len(ok)
@@ -110,9 +110,3 @@ def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = T
                 summary.reasons[reason] = summary.reasons.get(reason, 0) + int(n)
         bar.close()
     return summary
-
-
-def _yaml(config: ExtractConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(to_dict(config), sort_keys=False)

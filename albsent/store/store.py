@@ -120,17 +120,19 @@ class Store:
     def part_files(self) -> list[str]:
         return self._files()
 
-    def dataset(self) -> pads.Dataset:
-        files = self.part_files()
+    def dataset(self, files: list[str] | None = None) -> pads.Dataset:
+        """The rows as one pyarrow dataset (`files`: an already-made part listing)."""
+        files = self.part_files() if files is None else files
         if not files:
             raise StoreError(f"{self.uri}: the store has no rows yet (every input quarantined or nothing extracted)")
         return pads.dataset(files, filesystem=self.fs, format="parquet")
 
     def read(self, columns: list[str] | None = None) -> pa.Table:
-        missing = [c for c in columns or [] if c not in self.schema.names]
+        ds = self.dataset()
+        missing = [c for c in columns or [] if c not in ds.schema.names]
         if missing:
-            raise StoreError(f"{self.uri}: no column(s) {missing}; columns: {', '.join(self.schema.names)}")
-        return self.dataset().to_table(columns=columns)
+            raise StoreError(f"{self.uri}: no column(s) {missing}; columns: {', '.join(ds.schema.names)}")
+        return ds.to_table(columns=columns)
 
     @property
     def schema(self) -> pa.Schema:
@@ -144,14 +146,13 @@ class Store:
 
     def done_utterances(self) -> set[str]:
         """Utterances already stored or quarantined: a rerun skips them."""
-        done: set[str] = set()
-        if self.part_files():
-            done |= set(self.dataset().to_table(columns=["utterance_id"]).column(0).to_pylist())
-        done |= set(self.quarantine()["utterance_id"])
-        return done
+        files = self.part_files()
+        done = set(self.dataset(files).to_table(columns=["utterance_id"]).column(0).to_pylist()) if files else set()
+        return done | set(self.quarantine()["utterance_id"])
 
-    def num_rows(self) -> int:
-        return self.dataset().count_rows() if self.part_files() else 0
+    def num_rows(self, files: list[str] | None = None) -> int:
+        files = self.part_files() if files is None else files
+        return self.dataset(files).count_rows() if files else 0
 
 
 def describe(store: Store) -> dict:
@@ -161,15 +162,16 @@ def describe(store: Store) -> dict:
     for ext in meta["extractors"].values():
         features.update(ext["columns"])
     q = store.quarantine()
-    rows = store.num_rows()
+    files = store.part_files()
+    rows = store.num_rows(files)
     labels = {}
     if rows:
-        counts = store.read(["label"]).column(0).to_pandas().value_counts(dropna=False)
+        counts = store.dataset(files).to_table(columns=["label"]).column(0).to_pandas().value_counts(dropna=False)
         labels = {("null" if k is None or k != k else k): int(v) for k, v in counts.items()}
     return {
         "store": store.uri,
         "rows": rows,
-        "parts": len(store.part_files()),
+        "parts": len(files),
         "labels": labels,
         "features": features,
         "quarantined": q[["path", "reason", "error"]].to_dict("records"),

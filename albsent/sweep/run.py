@@ -16,7 +16,7 @@ import time
 
 import yaml
 
-from albsent.config import build, diff, to_dict
+from albsent.config import build, diff, to_dict, to_yaml
 from albsent.errors import ConfigError
 from albsent.sweep import storage
 from albsent.sweep.config import SweepConfig
@@ -65,7 +65,7 @@ def run_sweep(config: SweepConfig | None, store: str | None, out: str, resume: b
     config = config.inlined()
     store = store if storage.is_uri(store) else os.path.abspath(store)
     space = build_space(config, column_info(Store(store).schema), store)
-    storage.write_text(storage.join(out, "sweep.yaml"), yaml.safe_dump({"sweep": to_dict(config), "store": store}, sort_keys=False))
+    storage.write_text(storage.join(out, "sweep.yaml"), to_yaml({"sweep": to_dict(config), "store": store}))
     if config.kind == "latent":
         os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # pretraining reports precede the probe metric
     t0 = time.perf_counter()
