@@ -32,7 +32,7 @@ SENTENCES = {
 # Prosody per sentiment (eSpeak rate in words/min, pitch and pitch range 0-100).
 PROSODY = {"positive": (185, 70, 85), "neutral": (160, 50, 35), "negative": (125, 32, 18)}
 # Speakers: eSpeak voice variants with a base pitch shift.
-SPEAKERS = {"spk1": ("sq+m1", 0), "spk2": ("sq+f2", 12), "spk3": ("sq+m3", -8), "spk4": ("sq+f4", 6)}
+SPEAKERS = {"spk1": ("sq+m1", 0), "spk2": ("sq+f1", 12), "spk3": ("sq+m3", -8), "spk4": ("sq+f4", 6)}
 
 
 def synthesize_corpus(out_dir: str | Path, speakers: int = 3, seed: int = 0) -> Path:

@@ -17,7 +17,7 @@ from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import StoreError
 from albsent.pipeline.config import ExtractConfig, build_extractors
-from albsent.pipeline.extract import extract
+from albsent.pipeline.extract import cpu_slots, extract, use_actors
 from albsent.store import Store, to_matrix, to_sequences
 
 pytestmark = pytest.mark.ray
@@ -104,6 +104,26 @@ def test_different_config_is_refused_with_the_difference(store, corpus, tmp_path
     s = copy_store(store, tmp_path)
     with pytest.raises(StoreError, match=r"different config.*mfcc\.n_mfcc: 40 -> 20"):
         extract(str(corpus), str(s), build(ExtractConfig, {"mfcc": {"n_mfcc": 20}}), progress=False)
+
+
+def test_tasks_and_actors_write_the_same_store(store, corpus, tmp_path):
+    """`compute` changes how blocks run, not what is stored. The fixture's store was built with
+    compute=auto, which is an actor pool on this one-node cluster; tasks give the same rows, and
+    a store made one way resumes the other way."""
+    assert use_actors(ExtractConfig(), build_extractors(ExtractConfig()))
+    assert not use_actors(ExtractConfig(compute="tasks"), build_extractors(ExtractConfig()))
+    assert cpu_slots(ExtractConfig()) == 2 and cpu_slots(ExtractConfig(num_cpus_per_task=0.5)) == 4
+    assert cpu_slots(ExtractConfig(resources={"gpu_node": 0.001})) == 0
+    out = tmp_path / "tasks"
+    summary = extract(str(corpus), str(out), build(ExtractConfig, {"compute": "tasks", "batch_size": 5}), progress=False)
+    assert (summary.stored, summary.quarantined) == (24, 0)
+    a = pd.read_parquet(store).sort_values("id").reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values("id").reset_index(drop=True)
+    assert a["id"].tolist() == b["id"].tolist() and a["sha256"].tolist() == b["sha256"].tolist()
+    for col in ("mfcc_mean", "shortterm_std"):
+        np.testing.assert_array_equal(np.stack(a[col]), np.stack(b[col]))
+    again = extract(str(corpus), str(out), build(ExtractConfig, {"compute": "actors", "num_actors": 1}), progress=False)
+    assert (again.skipped, again.stored) == (24, 0)
 
 
 def test_segments_inherit_labels_and_keep_their_position(corpus, ray_local, tmp_path):

@@ -36,7 +36,12 @@ class ExtractConfig:
     allowed_roots: list[str] = field(default_factory=list)  # besides the manifest's folder
     batch_size: int = 16  # clips per map_batches call; each call writes one Parquet part
     num_cpus_per_task: float = 1.0
-    num_actors: int = 1  # actor pool size when an extractor loads a model (ssl)
+    # How blocks run. "actors": a pool of long-lived workers, each warms up once (imports, model)
+    # and keeps a queue of blocks, so no CPU idles between blocks. "tasks": stateless tasks, one
+    # per block: a task lost with its node re-runs elsewhere and new nodes are used as they join.
+    # "auto": actors on a single node, tasks on a multi-node cluster; always actors for a model (ssl).
+    compute: Literal["auto", "actors", "tasks"] = "auto"
+    num_actors: int | None = None  # actor pool size; None: 1 for a model, else every CPU slot of the cluster
     resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per task/actor, e.g. {cpu_node: 0.001} (cluster/)
     ray: RayConfig = field(default_factory=RayConfig)
 
@@ -47,7 +52,7 @@ class ExtractConfig:
         require(len(set(self.features)) == len(self.features), self, "features", self.features, "a list without repeats")
         require(1 <= self.batch_size <= 4096, self, "batch_size", self.batch_size, "an int in [1, 4096]")
         require(0 < self.num_cpus_per_task <= 64, self, "num_cpus_per_task", self.num_cpus_per_task, "a float in (0, 64]")
-        require(1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors, "an int in [1, 1024]")
+        require(self.num_actors is None or 1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors, "null or an int in [1, 1024]")
         require(all(v > 0 for v in self.resources.values()), self, "resources", self.resources, "a mapping of resource name to a positive amount")
 
     def stored(self) -> dict:

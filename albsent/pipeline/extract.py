@@ -56,6 +56,33 @@ def prepare(input_path: str, out: str, config: ExtractConfig, extractors: list |
     return items, store, meta
 
 
+def cpu_slots(config: ExtractConfig) -> int:
+    """Blocks the cluster can run at once now: per alive node, CPUs // num_cpus_per_task, capped by
+    each custom resource the config asks for."""
+    import ray
+
+    slots = 0
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        have = node.get("Resources", {})
+        n = have.get("CPU", 0) // config.num_cpus_per_task
+        for name, amount in config.resources.items():
+            n = min(n, have.get(name, 0) // amount)
+        slots += int(n)
+    return slots
+
+
+def use_actors(config: ExtractConfig, extractors: list) -> bool:
+    if any(e.needs_actor for e in extractors) or config.compute == "actors":
+        return True
+    if config.compute == "tasks":
+        return False
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive")) == 1
+
+
 def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, store: Store, meta: dict):
     """Yield per-input summaries (DataFrames) as blocks finish."""
     import ray
@@ -73,10 +100,14 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
         for e in extractors:
             for k, v in e.resources().items():
                 resources[k] = max(resources.get(k, 0), v)
-        ds = ds.map_batches(
-            ExtractBlock, fn_constructor_kwargs=kwargs,
-            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=config.num_actors), **common, **resources,
-        )
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=config.num_actors or 1)
+        ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=pool, **common, **resources)
+    elif use_actors(config, extractors):
+        # One warm worker per CPU slot, each with a queue of blocks: measured ~5 % more throughput
+        # than tasks on 2 vCPUs (no idle gap between blocks), see bench/extract_cpu.py.
+        size = min(config.num_actors or max(1, cpu_slots(config)), n_blocks)
+        log.info("extracting with a pool of %d actors", size)
+        ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=size), **common)
     else:
         # Stateless tasks: retried on node loss, spread over every CPU of the cluster.
         ds = ds.map_batches(extract_block, fn_kwargs=kwargs, **common)

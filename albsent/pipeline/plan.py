@@ -120,7 +120,8 @@ def plan(input_path: str, config: ExtractConfig, sample_s: float = 10.0, probe_l
     audio_s = sum(durs) * scale
     per_audio_s = sum(sample["extract_s"].values()) / sample["audio_s"] if sample["audio_s"] else float("nan")
     actor = any(e.needs_actor for e in extractors)
-    workers = config.num_actors if actor else max(1, int((config.ray.num_cpus or os.cpu_count() or 1) // config.num_cpus_per_task))
+    slots = max(1, int((config.ray.num_cpus or os.cpu_count() or 1) // config.num_cpus_per_task))
+    workers = (config.num_actors or 1) if actor else min(config.num_actors or slots, slots)
     store_bytes = int(sum(cols.values()) * scale + BASE_ROW_BYTES * rows * scale)
     wav_bytes = int(sum(sizes) * scale)
     return {
