@@ -81,22 +81,6 @@ def load_frames(store_uri: str, features: str) -> Frames:
     return Frames(spec, seqs, col("id"), col("utterance_id"), col("label"), feature_names(store.meta, spec, info), store.uri, info)
 
 
-@dataclass
-class Norm:
-    """Per-feature z-score statistics: mean, std (dim,)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, sequences: list[np.ndarray]) -> "Norm":
-        allf = np.concatenate(sequences).astype(np.float64)
-        return cls(allf.mean(0).astype(np.float32), np.maximum(allf.std(0), 1e-5).astype(np.float32))
-
-    def __call__(self, seq: np.ndarray) -> np.ndarray:
-        return ((seq - self.mean) / self.std).astype(np.float32)
-
-
 class Windows:
     """All windows of `window.span` frames (hop `stride`) inside each of the sequences."""
 

@@ -15,14 +15,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from albsent.config import build, dump_yaml, to_dict
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
-from albsent.pretrain.data import Norm
 from albsent.train.checkpoint import Bundle, BundleError, load_bundle, save_bundle
+from albsent.train.loop import Normalizer
 
 log = logging.getLogger(__name__)
 KIND = "autoencoder"
@@ -44,7 +42,7 @@ def run_meta(result) -> dict:
     return _clean({
         "kind": KIND, "pretrain_config": to_dict(c), "model_name": c.model.name, "in_dim": result.in_dim,
         "out_index": result.out_index, "feature_names": result.feature_names, "features": c.features,
-        "norm": {"mean": result.norm.mean.tolist(), "std": result.norm.std.tolist()},
+        "norm": result.norm.to_json(),
         "metrics": result.metrics, "history": result.history, "store": result.store,
         "attach_points": [{"name": p.name, "dim": p.dim, "doc": p.doc} for p in result.model.attach_points()],
     })
@@ -74,7 +72,7 @@ class Pretrained:
 
     model: Autoencoder
     config: PretrainConfig
-    norm: Norm
+    norm: Normalizer
     meta: dict
     path: str
 
@@ -90,7 +88,7 @@ def load_pretrained(folder) -> Pretrained:
     config = build(PretrainConfig, meta["pretrain_config"])
     model = build_autoencoder(config.model, meta["in_dim"], meta["out_index"], config.window.length, config.window.target)
     model.load_state_dict(bundle.state)
-    norm = Norm(np.asarray(meta["norm"]["mean"], np.float32), np.asarray(meta["norm"]["std"], np.float32))
+    norm = Normalizer.from_json(meta["norm"])
     return Pretrained(model.eval(), config, norm, meta, str(folder))
 
 

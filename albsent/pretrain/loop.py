@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
-from albsent.pretrain.data import Frames, Norm, Windows, split_utterances
+from albsent.pretrain.data import Frames, Windows, split_utterances
+from albsent.train.loop import Normalizer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
 class PretrainResult:
     config: PretrainConfig
     model: Autoencoder
-    norm: Norm
+    norm: Normalizer
     in_dim: int
     out_index: list[int]
     feature_names: list[str]
@@ -102,7 +103,7 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
     rng = np.random.default_rng(config.seed)
     w = config.window
     train_u, val_u = split_utterances(data.utterance_ids, config.val_fraction, config.seed)
-    norm = Norm.fit([data.sequences[i] for i in train_u])
+    norm = Normalizer.fit([data.sequences[i] for i in train_u])
     in_dim, out_index = data.dim, w.out_index(data.dim)
     train = Windows([norm(data.sequences[i]) for i in train_u], w, out_index)
     val = None
