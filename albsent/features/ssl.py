@@ -44,7 +44,7 @@ class SslConfig:
     models: list[str] = field(default_factory=list)  # hub id or save_pretrained folder, optionally "alias=source"
     std: bool = False  # also store the per-layer std over frames
     sequence_layers: list[int] = field(default_factory=list)  # layers whose frame sequences are stored
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16/fp16 on GPU, per family on CPU
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: float32 on GPU, per family on CPU (bf16)
     max_chunk_s: float = 30.0  # longer clips are cut into pieces of this length and stitched
     # Runtime-only fields (RUNTIME_FIELDS): they change speed, not the stored values (up to
     # float rounding of batched matmuls), so they are left out of the store's config hash and
@@ -172,9 +172,10 @@ class SslExtractor(Extractor):
         if self.config.dtype != "auto":
             return self.config.dtype
         if device == "cuda":
-            import torch
-
-            return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+            # Measured on an H100 (bench/extract_ssl.py, base-size HuBERT / wav2vec2 / WavLM, 64
+            # clips of 2-8 s): bf16 weights ran at 0.55-0.65x the audio per second of fp32, so
+            # auto keeps float32 on GPU; set dtype: bfloat16 to trade speed for memory.
+            return "float32"
         return CPU_AUTO_DTYPE.get(family, "float32")
 
     def metadata(self) -> dict:
@@ -226,15 +227,16 @@ class SslExtractor(Extractor):
         lengths = [max(p.size, spec.receptive_field) for _, p in pieces]
         acc = [_Pool(spec.num_layers, spec.hidden_size) for _ in waves]
         seqs: list[dict[int, list]] = [{k: [] for k in self.seq_layers()} for _ in waves]
-        results: dict[int, object] = {}
+        kept: dict[int, dict[int, np.ndarray]] = {}  # piece -> {layer: (frames, hidden)} on the host
         for batch in plan_batches(lengths, int(c.batch_seconds * spec.sample_rate_hz), spec.padding_ok):
-            for j, h in zip(batch, m.forward([pieces[j][1] for j in batch])):
-                results[j] = h  # (layers, frames, hidden) float32
+            # h: (layers, frames, hidden) float32 on the model's device; only the pooled sums
+            # and the stored layers are copied to the host (all layers would dominate on a GPU)
+            for j, h in zip(batch, m.forward_on_device([pieces[j][1] for j in batch])):
+                acc[pieces[j][0]].add(h)
+                kept[j] = {k: h[k].cpu().numpy() for k in self.seq_layers()}
         for j, (i, _) in enumerate(pieces):  # pieces are in time order per clip
-            h = results.pop(j)
-            acc[i].add(h)
-            for k in seqs[i]:
-                seqs[i][k].append(h[k].numpy())
+            for k, frames in kept.pop(j).items():
+                seqs[i][k].append(frames)
         rows = []
         for i, a in enumerate(acc):
             mean, std = a.result()
@@ -253,11 +255,11 @@ class _Pool:
     def __init__(self, layers: int, dim: int):
         self.n, self.s, self.ss = 0, np.zeros((layers, dim)), np.zeros((layers, dim))
 
-    def add(self, h) -> None:  # h: (layers, frames, dim) torch float32
+    def add(self, h) -> None:  # h: (layers, frames, dim) torch float32, on any device
         x = h.double()
         self.n += x.shape[1]
-        self.s += x.sum(1).numpy()
-        self.ss += (x * x).sum(1).numpy()
+        self.s += x.sum(1).cpu().numpy()
+        self.ss += (x * x).sum(1).cpu().numpy()
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         mean = self.s / self.n

@@ -189,7 +189,12 @@ class SslModel:
 
     def forward(self, waves: list[np.ndarray]):
         """One batch. waves: list of (n_i,) float32, already normalised -> list of
-        (layers, frames_i, hidden) float32 CPU tensors, frames_i = spec.num_frames(n_i).
+        (layers, frames_i, hidden) float32 CPU tensors, frames_i = spec.num_frames(n_i)."""
+        return [h.cpu() for h in self.forward_on_device(waves)]
+
+    def forward_on_device(self, waves: list[np.ndarray]):
+        """As forward(), but the tensors stay on the model's device, so pooling and layer
+        selection happen there and only what is stored crosses to the host.
         Unequal lengths are zero-padded with an attention mask, which is only allowed when
         `spec.padding_ok` (per-frame LayerNorm CNN): group-norm CNNs see padding in their statistics."""
         import torch
@@ -212,4 +217,4 @@ class SslModel:
             out = self.model(x.to(self.device, torch_dtype(self.dtype)), output_hidden_states=True, **kwargs)
             hs = torch.stack(out.hidden_states)  # (layers, batch, frames, hidden)
             assert hs.shape[0] == spec.num_layers and hs.shape[2] == spec.num_frames(max(lengths)), hs.shape
-            return [hs[:, i, : spec.num_frames(n)].float().cpu() for i, n in enumerate(lengths)]
+            return [hs[:, i, : spec.num_frames(n)].float() for i, n in enumerate(lengths)]
