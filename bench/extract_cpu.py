@@ -77,7 +77,10 @@ def ideal_parallel(manifest: Path, workers: int) -> float:
             return max(pool.map(_share, [(str(manifest), k, workers) for k in range(workers)]))
     finally:
         for k, v in env.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:

@@ -58,8 +58,8 @@ def plain_loop(store: str, n: int, epochs: int) -> dict:
 def run_loop(args, epochs: int) -> dict:
     cmd = [sys.executable, __file__, "--store", args.store, "--n", str(args.n), "--hidden-size", str(args.hidden_size),
            "--batch-size", str(args.batch_size), "--loop-epochs", str(epochs)]
-    # One BLAS/OpenMP thread, as a Ray worker with 1 CPU gets (OMP_NUM_THREADS=1): idle BLAS
-    # threads spinning next to the training thread would slow the baseline, not the trials.
+    # One BLAS/OpenMP thread, the environment a trial's Ray worker with 1 CPU gets
+    # (OMP_NUM_THREADS=1), so both sides run fit() under the same thread settings.
     env = {**os.environ, **{k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
