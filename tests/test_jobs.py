@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from albsent.errors import ConfigError
+from albsent.pipeline.extract import block_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "jobs"))  # as `python jobs/X.py` has it
@@ -68,7 +69,7 @@ def test_extract_job_builds_the_same_store_as_the_cli(ray_local, corpus, tmp_pat
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["stage"] == "extract" and result["inputs"] == 24 and result["stored"] == 24
     store = Store(str(out))
-    assert store.num_rows() == 24 and len(store.part_files()) == 3  # 24 clips / batch_size 8
+    assert store.num_rows() == 24 and len(store.part_files()) == len(block_sizes(24, 8, 2))  # one part per block
     # The CLI with the same settings accepts the job's store (same config hash) and finds nothing to do.
     assert cli(["extract", str(corpus), "--out", str(out), "--set", "batch_size=8", "--json", "-q"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped"] == 24

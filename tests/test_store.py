@@ -17,7 +17,7 @@ from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import StoreError
 from albsent.pipeline.config import ExtractConfig, build_extractors
-from albsent.pipeline.extract import cpu_slots, extract, use_actors
+from albsent.pipeline.extract import block_sizes, cpu_slots, extract, use_actors
 from albsent.store import Store, to_matrix, to_sequences
 
 pytestmark = pytest.mark.ray
@@ -124,6 +124,30 @@ def test_tasks_and_actors_write_the_same_store(store, corpus, tmp_path):
         np.testing.assert_array_equal(np.stack(a[col]), np.stack(b[col]))
     again = extract(str(corpus), str(out), build(ExtractConfig, {"compute": "actors", "num_actors": 1}), progress=False)
     assert (again.skipped, again.stored) == (24, 0)
+
+
+@pytest.mark.parametrize("n,batch,slots", [(2000, 16, 2), (300, 16, 2), (24, 5, 2), (1, 16, 4), (100, 64, 8), (7, 1, 3)])
+def test_block_sizes_shrink_at_the_tail(n, batch, slots):
+    sizes = block_sizes(n, batch, slots)
+    assert sum(sizes) == n and all(1 <= k <= batch for k in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # full blocks first, then shrinking
+    floor = max(1, batch // 4)
+    assert all(k >= floor for k in sizes[:-1])
+    # past the full blocks, each is at most ~1/(2*slots) of what was left (or the floor)
+    left = n
+    for k in sizes:
+        assert k <= max(floor, -(-left // (2 * slots)))
+        left -= k
+    assert sizes[-1] <= floor or len(sizes) == 1
+
+
+def test_each_block_writes_one_part(corpus, ray_local, tmp_path):
+    """24 clips, batch 5, 2 slots: blocks of 5,5,4,3,2,2,1,1,1 -> as many parts, every clip once."""
+    assert block_sizes(24, 5, 2) == [5, 5, 4, 3, 2, 2, 1, 1, 1]
+    out = tmp_path / "s"
+    extract(str(corpus), str(out), build(ExtractConfig, {"batch_size": 5, "features": ["mfcc"]}), progress=False)
+    rows = sorted(pq.read_metadata(p).num_rows for p in out.glob("part-*.parquet"))
+    assert rows == sorted(block_sizes(24, 5, 2)) and sum(rows) == 24
 
 
 def test_segments_inherit_labels_and_keep_their_position(corpus, ray_local, tmp_path):

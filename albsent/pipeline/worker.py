@@ -21,6 +21,7 @@ from albsent.config import build
 from albsent.errors import AudioError
 from albsent.features.base import extract_all
 from albsent.pipeline.config import ExtractConfig, build_extractors
+from albsent.runtime import keep_freed_memory
 from albsent.store import Store, store_schema, to_arrow
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def part_name(utterance_ids) -> str:
 
 class ExtractBlock:
     def __init__(self, config: dict, store_uri: str, meta: dict):
+        keep_freed_memory()
         self.config = build(ExtractConfig, config)
         self.extractors = build_extractors(self.config)
         self.columns = [c for e in self.extractors for c in e.columns()]

@@ -22,6 +22,7 @@ from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.pretrain.data import Frames, Windows, split_utterances
+from albsent.runtime import keep_freed_memory
 from albsent.train.loop import Normalizer
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def torch_threads(n: int):
 def pretrain(config: PretrainConfig, data: Frames, on_step=None, out_dir=None) -> PretrainResult:
     """Train an autoencoder on `data`'s frames (labels ignored). With `out_dir`, write the run
     there (model.safetensors + model.json, config.yaml, loss_curve.png, checkpoints/)."""
+    keep_freed_memory()
     with torch_threads(config.threads):
         return _pretrain(config, data, on_step, out_dir)
 

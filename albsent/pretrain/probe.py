@@ -29,6 +29,7 @@ from albsent.dataset.splits import audit, kfold
 from albsent.models.probe import FrozenTap, predict_linear, train_linear
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
+from albsent.runtime import keep_freed_memory
 from albsent.train.metrics import aggregate, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step=None)
     `on_step(fold, metrics)` is called after each fold with the running means."""
     from albsent.pretrain.loop import torch_threads
 
+    keep_freed_memory()
     with torch_threads(config.threads):
         return _probe(config, pretrained, data, on_step)
 

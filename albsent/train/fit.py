@@ -25,6 +25,7 @@ from albsent.dataset.splits import Split, audit, make_splits
 from albsent.errors import ConfigError
 from albsent.models import build_model, check_compatible, get_model
 from albsent.models.logreg import fit_sklearn_logreg
+from albsent.runtime import keep_freed_memory
 from albsent.train import artifacts
 from albsent.train.checkpoint import Bundle, save_bundle
 from albsent.train.config import TrainConfig
@@ -61,6 +62,7 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     """Train `config.model` on `data` and evaluate it on the test part of `split` (default: the
     config's grouped stratified train/val/test split). The split is audited for leakage first."""
     check_compatible(config.model, data.spec.kind, data.spec.text)
+    keep_freed_memory()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     labels = data.label_names

@@ -1,0 +1,46 @@
+"""Process settings for long CPU work: `keep_freed_memory()`.
+
+glibc's malloc gives freed memory back to the OS as soon as 128 KiB sit free at the top of the
+heap, serves large blocks with mmap/munmap, and unmaps a thread arena's heaps once they are
+empty. Training allocates and frees the same multi-MiB tensors every step (gradients,
+optimiser temporaries), so every step faults fresh pages in again. Measured on 2 vCPUs (MLP,
+hidden 8192, EMO-DB MFCC, 8 epochs, one thread):
+- main thread: 6.6-10.5 s per fit, 1.2-2.6 M page faults, 2-4 s of system time; with the
+  settings below 4.4-4.7 s, ~0 faults, no system time, the same weights;
+- in a Tune trial (training runs in a thread, with its own arena): 4.5-6.6 s and up to 1 M
+  faults with the trim and mmap thresholds alone; 4.8-4.9 s and ~20 k faults with the top pad.
+Feature extraction (pYIN): 3.7 % faster. Peak RSS grew by < 5 %.
+
+Set ALBSENT_KEEP_FREED_MEMORY=0 to leave the allocator alone. No-op outside glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+TRIM_THRESHOLD_BYTES = 64 << 20  # keep up to 64 MiB free at the top of the heap
+MMAP_THRESHOLD_BYTES = 32 << 20  # blocks below 32 MiB (glibc's maximum) come from the heap
+TOP_PAD_BYTES = 64 << 20  # thread arenas (a Tune trial trains in a thread): keep empty heaps mapped
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Raise glibc's trim and mmap thresholds for this process (once). Returns whether it did."""
+    if os.environ.get("ALBSENT_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = all(mallopt(k, v) == 1 for k, v in ((_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES), (_M_TOP_PAD, TOP_PAD_BYTES),
+                                             (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)))
+    log.debug("malloc thresholds raised: %s", ok)
+    return ok
