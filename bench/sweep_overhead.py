@@ -6,11 +6,12 @@ Every trial trains the same MLP on the same split for a fixed number of epochs (
 stopping), calibrated so that one fit lasts about --trial-seconds.
 
 The plain loop runs in a fresh process (its imports and a cold first fit counted, as a trial's
-process pays them inside Tuner.fit), once before and once after the sweep; the sweep is compared with their mean. On a shared VM the
-speed of the same fit() drifts by 10-25 % within minutes, so a single loop before the sweep
-can be off by more than the effect measured: the two loops' difference is reported as the
-noise. `tune_machinery_pct` (Tuner.fit wall time against the fit() time measured inside the
-trials, same processes, same minutes) does not depend on that drift.
+process pays them inside Tuner.fit), once before and once after the sweep; the sweep is
+compared with their mean, and the two loops' difference is reported as the noise (1.5-6 %
+here). It was 10-25 % before albsent.runtime.keep_freed_memory(): the same fit() then took
+7-23 s, as glibc faulted each step's freed buffers back in, more so in a trial's thread arena.
+`tune_machinery_pct` is Tuner.fit wall time against the fit() time measured inside the trials
+(same processes, same minutes); it counts the trial process's imports, which the loop pays too.
 
     .venv/bin/python bench/sweep_overhead.py [--store /work/stores/emodb] [--n 4] [--trial-seconds 15]
         [--hidden-size 8192 --batch-size 4]   # ~0.5 s epochs: one tune.report per realistic epoch
