@@ -32,7 +32,8 @@ _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # <malloc.h>
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Raise glibc's trim and mmap thresholds for this process (once). Returns whether it did."""
+    """Raise glibc's trim threshold, top pad and mmap threshold for this process (once).
+    Returns whether it did."""
     if os.environ.get("ALBSENT_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
         return False
     try:

@@ -108,11 +108,11 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
     if config.resources:  # custom resources pin blocks to a node type (cluster/README.md)
         common["resources"] = dict(config.resources)
     model = any(e.needs_actor for e in extractors)
-    n_full = math.ceil(len(todo) / config.batch_size)
+    actors = use_actors(config, extractors)  # asks the cluster (ray.nodes) once
     if model:
         slots = config.num_actors or 1
-    elif use_actors(config, extractors):
-        slots = min(config.num_actors or max(1, cpu_slots(config)), n_full)
+    elif actors:
+        slots = min(config.num_actors or max(1, cpu_slots(config)), math.ceil(len(todo) / config.batch_size))
     else:
         slots = max(1, cpu_slots(config))
     bounds = [0, *itertools.accumulate(block_sizes(len(todo), config.batch_size, slots))]
@@ -126,7 +126,7 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
                 resources[k] = max(resources.get(k, 0), v)
         pool = ray.data.ActorPoolStrategy(min_size=1, max_size=slots)
         ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=pool, **common, **resources)
-    elif use_actors(config, extractors):
+    elif actors:
         # One warm worker per CPU slot, each with a queue of blocks: measured ~5 % more throughput
         # than tasks on 2 vCPUs (no idle gap between blocks), see bench/extract_cpu.py.
         log.info("extracting with a pool of %d actors", slots)
