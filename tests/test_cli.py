@@ -21,6 +21,16 @@ def test_every_subcommand_has_help():
     for name in sub.choices:
         out = subprocess.run(ALBSENT + [name, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: albsent " + name in out.stdout, (name, out.stderr[-500:])
+        if name == "train":
+            assert "mlp (pooled)" in out.stdout and "bilstm_attn (sequence)" in out.stdout
+
+
+def test_parser_does_not_import_torch():
+    """Every command builds the whole parser; `albsent extract` or `inspect` must not pay torch's
+    ~1 s import (and memory) for the train command's help text."""
+    code = "import sys, albsent.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_user_errors_are_one_line_without_traceback(corpus, tmp_path, capsys):

@@ -26,17 +26,26 @@ Every split is audited for leakage (speaker/utterance groups and audio sha256); 
 Example: albsent train --store st --features mfcc --model mlp --class-weighted --folds 5 --out runs/mfcc_mlp"""
 
 
-def add_parser(sub) -> None:
-    from albsent.models import MODELS
+class _ModelsEpilog(argparse.RawDescriptionHelpFormatter):
+    """Fills {models} when help is printed: listing models imports torch (~1 s), which no other
+    use of the parser (e.g. `albsent extract`) should pay."""
 
-    models = ", ".join(f"{n} ({e.input_kind})" for n, e in sorted(MODELS.items()))
+    def add_text(self, text):
+        if text and "{models}" in text:
+            from albsent.models import MODELS
+
+            text = text.format(models=", ".join(f"{n} ({e.input_kind})" for n, e in sorted(MODELS.items())))
+        super().add_text(text)
+
+
+def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train and evaluate a classifier on a feature store",
                        description="Train a classifier on a feature store with grouped (speaker-independent by "
                                    "default) stratified splits, early stopping and a leakage audit.",
-                       epilog=SPEC_HELP.format(models=models), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=SPEC_HELP, formatter_class=_ModelsEpilog)
     p.add_argument("--store", metavar="STORE", help="feature store (albsent extract --out)")
     p.add_argument("--features", metavar="SPEC", help="feature spec (default mfcc; see below)")
-    p.add_argument("--model", metavar="NAME", help=f"one of: {', '.join(sorted(MODELS))} (default mlp)")
+    p.add_argument("--model", metavar="NAME", help="a model listed below (default mlp)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     p.add_argument("--split", choices=["auto", "speaker", "utterance", "column"],
                    help="grouping: speaker-independent (auto when the store has speakers), by utterance, "
