@@ -17,8 +17,10 @@
     .venv/bin/python bench/extract_cpu.py [--clips 2000] [--seconds 2.0] [--memory-sizes 1000,10000]
 
 A run has a fixed cost (start the local cluster and the workers, import and warm up, stop:
-~12.7-12.9 s on 2 vCPUs, against ~2.9 s of imports and warm-up in the plain process), so the end-to-end ratio approaches the steady-state one only on a corpus that takes
-minutes; the default (2,000 two-second clips, 1.1 h of audio) takes about 6 min in the plain loop.
+~10.6 s on 2 vCPUs, of which Ray's start ~2.4 s, the actor pool's start ~1.9 s and Ray's stop ~1.4 s,
+against ~2.9 s of imports and warm-up in the plain process), so the end-to-end ratio approaches the
+steady-state one only on a corpus that takes minutes; the default (2,000 two-second clips, 1.1 h of
+audio) takes about 5.5 min in the plain loop.
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
         "plain_process_wall_s": [round(before["process_wall_s"], 1), round(after["process_wall_s"], 1)],
         "plain_loop_only_wall_s": [round(before["wall_s"], 1), round(after["wall_s"], 1)],
         "plain_x_realtime": round(audio_s / plain_wall, 1),
+        # CPU-s per wall-s of the plain loop: numpy/BLAS threads spin on the second core (~1.7 here)
+        # for ~3 % less wall time; albsent's workers run one thread each (Ray sets OMP_NUM_THREADS=1).
+        "plain_loop_cores": round((before["cpu_s"] + after["cpu_s"]) / (before["wall_s"] + after["wall_s"]), 2),
         "albsent_wall_s": round(wall, 1), "albsent_x_realtime": round(audio_s / wall, 1),
         "speedup": round(plain_wall / wall, 2), "target": 1.8,
         "speedup_vs_loop_only": round(loop_wall / wall, 2),

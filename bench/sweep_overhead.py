@@ -13,7 +13,11 @@ here). It was 10-25 % before albsent.runtime.keep_freed_memory(): the same fit()
 `tune_machinery_pct` is Tuner.fit wall time against the fit() time measured inside the trials
 (same processes, same minutes); it counts the trial process's imports, which the loop pays too.
 
-    .venv/bin/python bench/sweep_overhead.py [--store /work/stores/emodb] [--n 4] [--trial-seconds 15]
+A sweep pays ~4 s once (Tune starting the first trial ~1.5 s, the trial process's imports, the
+end), then 0.05-0.07 s per trial; fits inside trials run as fast as in the loop since the local
+cluster's workers get MALLOC_ARENA_MAX=1 (albsent/runtime.py; ~5 % slower before).
+
+    .venv/bin/python bench/sweep_overhead.py [--store /work/stores/emodb] [--n 8] [--trial-seconds 15]
         [--hidden-size 8192 --batch-size 4]   # ~0.5 s epochs: one tune.report per realistic epoch
 """
 
@@ -69,7 +73,7 @@ def run_loop(args, epochs: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", default="/work/stores/emodb")
-    ap.add_argument("--n", type=int, default=4, help="trials")
+    ap.add_argument("--n", type=int, default=8, help="trials (configs/sweeps/ run 5-64; a sweep pays ~4 s once)")
     ap.add_argument("--trial-seconds", type=float, default=15.0, help="target duration of one fit")
     ap.add_argument("--report-every", type=int, default=1, help="tune.report every k-th epoch")
     ap.add_argument("--json", metavar="FILE", help="also write the figures here")

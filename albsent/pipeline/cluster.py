@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 
+from albsent.runtime import worker_env
+
 log = logging.getLogger(__name__)
 
 
@@ -25,11 +27,28 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
         ray.init(address=address, **kwargs)
     else:
         log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **kwargs)
+        with environ(worker_env()):  # inherited by the raylet, hence by every worker it starts
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **kwargs)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def environ(values: dict[str, str]):
+    """Set environment variables for the duration of the block (processes started inside it
+    inherit them), then restore the previous values."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class _DropProgressBarNotice(logging.Filter):
