@@ -45,6 +45,7 @@ from albsent.audio.io import decode  # noqa: E402
 from albsent.audio.manifest import plan_inputs  # noqa: E402
 from albsent.audio.preprocess import preprocess  # noqa: E402
 from albsent.features.base import extract_all  # noqa: E402
+from albsent.pipeline.cluster import environ  # noqa: E402
 from albsent.pipeline.config import ExtractConfig, build_extractors  # noqa: E402
 from albsent.runtime import keep_freed_memory  # noqa: E402
 
@@ -92,17 +93,9 @@ def _share(args: tuple[str, int, int]) -> float:
 def ideal_parallel(manifest: Path, workers: int) -> float:
     """The plain loop in `workers` processes (one BLAS/OpenMP thread each), every process on its
     own share of the files, warm-up excluded: the wall time of the slowest share."""
-    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update({k: "1" for k in env})
-    try:
+    with environ({k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}):
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
             return max(pool.map(_share, [(str(manifest), k, workers) for k in range(workers)]))
-    finally:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:
