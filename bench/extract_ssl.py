@@ -10,7 +10,7 @@ through albsent's normal path. On the same seeded clips it times
               mean over frames per layer (what a first script would do);
   albsent     SslExtractor.extract on all clips at once (length-bucketed batches, dtype auto:
               bfloat16 on CPU, bf16/fp16 on GPU), and the same with dtype float32.
-Model loading is excluded from every figure; runs are interleaved (naive, fp32, auto, repeated
+Model loading is excluded from every figure; runs are interleaved (naive, fp32, bf16, repeated
 --repeats times, best taken) so load from other processes hits them alike. It also reports
 how far albsent's pooled means are from the naive ones (float32: rounding; bf16: quantisation).
 --pipeline also times `albsent extract` end to end (Ray actor pool, Parquet store) for the
@@ -74,12 +74,12 @@ def naive(model_dir: str, clips: list[np.ndarray], device: str, normalize: bool)
     return t, out
 
 
-def albsent_run(model_dir: str, clips: list[np.ndarray], dtype: str, device: str) -> tuple[Timer, list[np.ndarray], str]:
+def albsent_run(model_dir: str, clips: list[np.ndarray], dtype: str, device: str, batch_s: float) -> tuple[Timer, list[np.ndarray], str]:
     import torch
 
     from albsent.features.ssl import SslConfig, SslExtractor
 
-    ext = SslExtractor(SslConfig(models=[f"m={model_dir}"], dtype=dtype, device=device), 16000)
+    ext = SslExtractor(SslConfig(models=[f"m={model_dir}"], dtype=dtype, device=device, batch_seconds=batch_s), 16000)
     ext.load()
     with Timer() as t:
         rows = ext.extract(clips)
@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--segment-s", type=float, default=0.0, help="cut clips into equal windows (bucketed batches)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--batch-seconds", type=float, default=60.0, help="ssl.batch_seconds: padded audio per forward pass")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--pipeline", action="store_true", help="also time `albsent extract` end to end (Ray)")
     ap.add_argument("--seed", type=int, default=0)
@@ -140,30 +141,34 @@ def main() -> None:
     audio_s = sum(c.size for c in clips) / 16000
     print(f"device {device} ({torch.get_num_threads()} threads{', ' + torch.cuda.get_device_name() if device == 'cuda' else ''}); "
           f"{len(clips)} clips, {audio_s:.1f} s of audio; figures in audio s per s, best of {args.repeats}")
-    print("rates: audio s per wall s / per CPU s; speedup = albsent auto vs naive (wall / CPU)")
-    print(f"{'family':<9} {'naive fp32':>12} {'albsent fp32':>13} {'albsent auto':>22} {'speedup':>13} {'|fp32-naive|':>12} {'auto-naive rel':>14}")
+    print("rates: audio s per wall s (= x real time) / per CPU s; speedup = albsent auto vs naive (wall / CPU)")
+    print(f"{'family':<9} {'naive fp32':>15} {'albsent fp32':>15} {'albsent bf16':>15} {'auto':>9} {'speedup':>13} {'|fp32-naive|':>12} {'bf16-naive rel':>14}")
+    from albsent.features.ssl import SslConfig, SslExtractor
+
     with tempfile.TemporaryDirectory() as tmp:
         for fam in args.families.split(","):
             model_dir = str(save_model(Path(tmp) / fam, fam, "group", size="base", do_normalize=fam == "wav2vec2"))
             normalize = load_spec(model_dir).normalize
-            wall = {"naive": np.inf, "fp32": np.inf, "auto": np.inf}
+            auto = SslExtractor(SslConfig(models=[model_dir], device=device), 16000).resolved_dtype(fam, device)
+            auto = {"float32": "fp32", "bfloat16": "bf16"}[auto]
+            wall = {"naive": np.inf, "fp32": np.inf, "bf16": np.inf}
             cpu, res = dict(wall), {}
             runs = {
                 "naive": lambda: (*naive(model_dir, clips, device, normalize), "float32"),
-                "fp32": lambda: albsent_run(model_dir, clips, "float32", device),
-                "auto": lambda: albsent_run(model_dir, clips, "auto", device),
+                "fp32": lambda: albsent_run(model_dir, clips, "float32", device, args.batch_seconds),
+                "bf16": lambda: albsent_run(model_dir, clips, "bfloat16", device, args.batch_seconds),
             }
-            for _ in range(args.repeats):  # interleaved: naive, fp32, auto, naive, ...
+            for _ in range(args.repeats):  # interleaved: naive, fp32, bf16, naive, ...
                 for key, run in runs.items():
                     t, out, dt = run()
                     wall[key], cpu[key], res[key] = min(wall[key], t.wall), min(cpu[key], t.cpu), (out, dt)
-            (ref, _), (f32, _), (auto, dtype) = res["naive"], res["fp32"], res["auto"]
+            (ref, _), (f32, _), (b16, _) = res["naive"], res["fp32"], res["bf16"]
             d32 = max(float(np.abs(a - b).max()) for a, b in zip(f32, ref))
-            rel = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(auto, ref))
+            rel = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(b16, ref))
             rw = {k: audio_s / v for k, v in wall.items()}
             rc = {k: audio_s / v for k, v in cpu.items()}
-            print(f"{fam:<9} {rw['naive']:>5.2f} / {rc['naive']:<5.2f} {rw['fp32']:>5.2f} / {rc['fp32']:<5.2f} "
-                  f"{rw['auto']:>5.2f} / {rc['auto']:<5.2f} ({dtype:>8}) {rw['auto'] / rw['naive']:>5.2f}x / {rc['auto'] / rc['naive']:.2f}x "
+            print(f"{fam:<9} {rw['naive']:>7.1f} / {rc['naive']:<6.1f} {rw['fp32']:>7.1f} / {rc['fp32']:<6.1f} "
+                  f"{rw['bf16']:>7.1f} / {rc['bf16']:<6.1f} {auto:>9} {rw[auto] / rw['naive']:>5.2f}x / {rc[auto] / rc['naive']:.2f}x "
                   f"{d32:>12.1e} {rel:>14.1e}", flush=True)
             if args.pipeline and fam == args.families.split(",")[0]:
                 t = pipeline(model_dir, clips, Path(tmp) / "pipe", device)

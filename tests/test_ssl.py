@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
 
 
 def waves(seed=0):
-    """6 clips of random lengths plus 3 of equal length (so group-norm models batch them)."""
+    """6 clips of random lengths plus 3 of equal length."""
     rng = np.random.default_rng(seed)
     out = [(0.1 * rng.standard_normal(int(rng.uniform(0.3, 2.5) * 16000))).astype(np.float32) for _ in range(6)]
     return out + [(0.1 * rng.standard_normal(8000)).astype(np.float32) for _ in range(3)]
@@ -48,7 +48,7 @@ def test_spec_columns_and_shapes(tiny, key):
     spec = ext.specs[0]
     family = key.split("-")[0]
     assert (spec.family, spec.alias, spec.num_layers, spec.hidden_size) == (family, family, 3, 32)
-    assert spec.padding_ok == key.endswith("-layer")
+    assert spec.feat_extract_norm == ("layer" if key.endswith("-layer") else "group")
     cols = {c.name: (c.shape, c.dtype, c.kind) for c in ext.columns()}
     assert cols == {
         f"ssl_{family}_mean": ((3, 32), "float32", "pooled"), f"ssl_{family}_std": ((3, 32), "float32", "pooled"),
@@ -74,6 +74,22 @@ def test_spec_columns_and_shapes(tiny, key):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("key", KEYS)
 def test_padded_batch_equals_one_clip_at_a_time(tiny, key, dtype):
+    """Zero-padded batches (the GPU path; SslModel pads whatever it is given) of unequal
+    lengths give each clip its own frames, for group-norm and layer-norm CNNs alike."""
+    m = SslModel(load_spec(tiny[key]), dtype)
+    ws = waves(1)
+    batched = m.forward(ws)
+    for w, b in zip(ws, batched):
+        s = m.forward([w])[0]
+        assert b.shape == s.shape
+        diff = float((b - s).abs().max())
+        limit = TOL_FRAMES_FP32 if dtype == "float32" else TOL_REL_BF16 * float(s.abs().max())
+        assert diff <= limit, (w.size, diff)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("key", KEYS)
+def test_batched_extraction_equals_one_clip_at_a_time(tiny, key, dtype):
     ext = extractor(tiny[key], std=True, sequence_layers=[0, 2], dtype=dtype, sequence_dtype="float32", batch_seconds=8.0)
     ws = waves(1)
     batched = ext.extract(ws)
@@ -87,31 +103,49 @@ def test_padded_batch_equals_one_clip_at_a_time(tiny, key, dtype):
                 assert diff <= TOL_REL_BF16 * float(np.abs(s[col]).max()), (col, diff)
 
 
-def test_group_norm_model_cannot_be_padded(tiny):
-    """Why base models are batched by equal length: zero padding (even with an attention mask)
-    changes a group-norm CNN's output, far beyond the tolerance above."""
+def test_group_norm_padding_needs_the_masked_statistics(tiny):
+    """Why the first conv layer's statistics are masked: zero padding with an attention mask
+    alone changes a group-norm CNN's output far beyond the tolerance above, while SslModel's
+    padded batch gives each clip what it gives alone."""
     import torch
 
     spec = load_spec(tiny["hubert"])
     m = SslModel(spec, "float32")
     short, long = waves(2)[0][:8000], waves(2)[1][:16000]
-    with pytest.raises(ValueError, match="equal length"):
-        m.forward([short, long])
+    alone = m.forward([short])[0]
+    batched = m.forward([short, long])[0]
+    assert batched.shape == alone.shape == (3, spec.num_frames(8000), 32)
+    assert float((batched - alone).abs().max()) <= TOL_FRAMES_FP32
+    plain = SslModel(spec, "float32")
+    layer0 = plain.model.feature_extractor.conv_layers[0]
+    layer0.layer_norm = layer0.layer_norm.norm  # HF's own GroupNorm back
     x = torch.zeros(2, 16000)
     x[0, :8000], x[1] = torch.from_numpy(short), torch.from_numpy(long)
     mask = torch.zeros(2, 16000, dtype=torch.long)
     mask[0, :8000], mask[1] = 1, 1
     with torch.inference_mode():
-        padded = m.model(x, attention_mask=mask, output_hidden_states=True).hidden_states[-1][0, : spec.num_frames(8000)]
-    alone = m.forward([short])[0][-1]
-    assert float((padded - alone).abs().max()) > 100 * TOL_FRAMES_FP32
+        padded = plain.model(x, attention_mask=mask, output_hidden_states=True).hidden_states[-1][0, : spec.num_frames(8000)]
+    assert float((padded - alone[-1]).abs().max()) > 100 * TOL_FRAMES_FP32
+
+
+def test_pooled_matches_frames(tiny):
+    """SslModel.pooled (device-side sums) against the frames of forward()."""
+    m = SslModel(load_spec(tiny["wav2vec2"]), "float32")
+    ws = waves(4)[:4]
+    frames = m.forward(ws)
+    for (n, s, ss, kept), h in zip(m.pooled(ws, [1]), frames):
+        h = h.double().numpy()
+        assert n == h.shape[1] and s.dtype == np.float64
+        np.testing.assert_allclose(s, h.sum(1), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(ss, (h * h).sum(1), rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(kept[1], h[1].astype(np.float32))
 
 
 def test_plan_batches():
-    assert plan_batches([5, 3, 5, 3, 4], 100, padding_ok=False) == [[1, 3], [4], [0, 2]]
-    assert plan_batches([5, 3, 5, 3, 4], 100, padding_ok=True) == [[1, 3, 4, 0, 2]]
-    assert plan_batches([5, 3, 5, 3, 4], 10, padding_ok=True) == [[1, 3], [4, 0], [2]]  # count x longest <= 10
-    assert plan_batches([50], 10, padding_ok=True) == [[0]]  # a long piece runs alone
+    assert plan_batches([5, 3, 5, 3, 4], 100, pad=False) == [[1, 3], [4], [0, 2]]
+    assert plan_batches([5, 3, 5, 3, 4], 100) == [[1, 3, 4, 0, 2]]
+    assert plan_batches([5, 3, 5, 3, 4], 10) == [[1, 3], [4, 0], [2]]  # count x longest <= 10
+    assert plan_batches([50], 10) == [[0]]  # a long piece runs alone
 
 
 @pytest.mark.parametrize("key", ["hubert", "wavlm-layer"])
@@ -127,7 +161,7 @@ def test_long_clip_is_chunked_and_stitched(tiny, key):
     fam = spec.family
     assert chunked[f"ssl_{fam}_l0"].shape == whole[f"ssl_{fam}_l0"].shape == (spec.num_frames(n), 32)
     np.testing.assert_allclose(chunked[f"ssl_{fam}_l0"].mean(0), chunked[f"ssl_{fam}_mean"][0], atol=1e-5)
-    if spec.padding_ok:  # per-frame CNN: frames away from piece edges (pos-conv reach) are the same
+    if spec.feat_extract_norm == "layer":  # per-frame CNN: frames away from piece edges (pos-conv reach) are the same
         k = 2 * 16000 // spec.stride
         inner = np.r_[20 : k - 20, k + 20 : 2 * k - 20]
         np.testing.assert_allclose(chunked[f"ssl_{fam}_l0"][inner], whole[f"ssl_{fam}_l0"][inner], atol=1e-4)
@@ -273,3 +307,59 @@ def test_retrained_weights_at_the_same_path_are_refused(tmp_path):
     save_model(tmp_path / "hubert", "hubert", seed=1)
     with pytest.raises(StoreError, match=r"model weights \(sha256\)"):
         store.create_or_check(store_metadata(config, build_extractors(config), [], "t0"))
+
+
+@pytest.mark.parametrize("key", ["hubert", "wavlm-layer"])
+def test_gemm_positional_conv_equals_cudnn_conv(tiny, key):
+    """The GPU path's positional convolution as per-group matmuls (run here on the CPU)."""
+    import torch
+
+    from albsent.features.ssl_model import _gemm_conv_class
+
+    conv = SslModel(load_spec(tiny[key]), "float32").model.encoder.pos_conv_embed.conv
+    gemm = _gemm_conv_class()(conv)
+    x = torch.randn(3, 32, 57)
+    with torch.inference_mode():
+        want, got = conv(x), gemm(x)
+    assert got.shape == want.shape == (3, 32, 57 + 1)  # even kernel: one extra frame, which HF drops
+    assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+GPU_CLUSTER_CHILD = r"""
+import json, sys
+import ray
+from albsent.features.ssl import SslConfig
+from albsent.pipeline.config import ExtractConfig
+from albsent.pipeline.extract import extract
+from albsent.store import Store
+
+model, corpus, out, tmp = sys.argv[1:5]
+# A cluster that advertises a GPU: the ssl actor asks for num_gpus=1 (auto) and Ray Data's
+# GPU rules apply; without CUDA the actor's device "auto" still resolves to the CPU here.
+ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, _temp_dir=tmp, logging_level="WARNING")
+config = ExtractConfig(features=["ssl"], ssl=SslConfig(models=[model]), batch_size=8)
+s = extract(corpus, out, config, progress=False)
+print(json.dumps({"stored": s.stored, "quarantined": s.quarantined, "rows": Store(out).read(["id"]).num_rows}))
+ray.shutdown()
+"""
+
+
+@pytest.mark.ray
+def test_ssl_actor_on_a_cluster_with_gpus(tiny, corpus, tmp_path):
+    """Ray Data refuses a GPU actor pool without an explicit batch size (found on an H100):
+    the pipeline gives one, on a local cluster that advertises a GPU."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from albsent.features.ssl import SslExtractor
+
+    tmp = tempfile.mkdtemp(prefix="albsent-ray-gpu-")
+    try:
+        out = subprocess.run([sys.executable, "-c", GPU_CLUSTER_CHILD, tiny["hubert"], str(corpus), str(tmp_path / "store"), tmp],
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"stored": 24, "quarantined": 0, "rows": 24}
+    assert SslExtractor(SslConfig(models=[tiny["hubert"]], device="cpu"), 16000).resources() == {}

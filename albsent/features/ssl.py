@@ -10,9 +10,10 @@ layers = 1 + num_hidden_layers (index 0 = CNN/embedding output), frames = spec.n
 Batching (inside one Ray block): clips longer than `max_chunk_s` are cut into pieces on frame
 boundaries (stitched frames are the same frames the whole clip would give; only the
 transformer's context is limited to a piece); pieces are sorted by length and grouped into
-batches of at most `batch_seconds` of padded audio. Layer-norm CNNs (large models, WavLM
-large) pad with an attention mask; group-norm CNNs (base models) only batch pieces of equal
-length, others run one at a time, because padding changes their first layer's statistics.
+batches of at most `batch_seconds` of padded audio: zero-padded on a GPU (exact for base,
+group-norm CNN, and large, layer-norm CNN, models alike: see `ssl_model`), equal lengths only on
+a CPU, where padding only adds work. Pooling happens on the model's device; only per-layer sums
+and the stored sequence layers reach the host.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class SslConfig:
     models: list[str] = field(default_factory=list)  # hub id or save_pretrained folder, optionally "alias=source"
     std: bool = False  # also store the per-layer std over frames
     sequence_layers: list[int] = field(default_factory=list)  # layers whose frame sequences are stored
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: float32 on GPU, per family on CPU (bf16)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bf16 on GPU, per family on CPU (bf16)
     max_chunk_s: float = 30.0  # longer clips are cut into pieces of this length and stitched
     # Runtime-only fields (RUNTIME_FIELDS): they change speed, not the stored values (up to
     # float rounding of batched matmuls), so they are left out of the store's config hash and
@@ -77,14 +78,14 @@ class SslConfig:
         return out
 
 
-def plan_batches(lengths: list[int], max_samples: int, padding_ok: bool) -> list[list[int]]:
+def plan_batches(lengths: list[int], max_samples: int, pad: bool = True) -> list[list[int]]:
     """Indices grouped into batches, shortest first. A batch's padded size (count x longest)
-    stays <= max_samples (a single longer piece is its own batch); without padding_ok a batch
-    only holds equal lengths."""
+    stays <= max_samples (a single longer piece is its own batch); without `pad` a batch only
+    holds equal lengths."""
     batches: list[list[int]] = []
     cur: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
-        if cur and ((len(cur) + 1) * lengths[i] > max_samples or (not padding_ok and lengths[i] != lengths[cur[0]])):
+        if cur and ((len(cur) + 1) * lengths[i] > max_samples or (not pad and lengths[i] != lengths[cur[0]])):
             batches.append(cur)
             cur = []
         cur.append(i)
@@ -172,10 +173,10 @@ class SslExtractor(Extractor):
         if self.config.dtype != "auto":
             return self.config.dtype
         if device == "cuda":
-            # Measured on an H100 (bench/extract_ssl.py, base-size HuBERT / wav2vec2 / WavLM, 64
-            # clips of 2-8 s): bf16 weights ran at 0.55-0.65x the audio per second of fp32, so
-            # auto keeps float32 on GPU; set dtype: bfloat16 to trade speed for memory.
-            return "float32"
+            # Measured on an H100 (bench/extract_ssl.py --clips 2000 --min-s 2 --max-s 8
+            # --batch-seconds 600, base-size models, padded batches): bf16 weights ran at 1.6-1.8x
+            # the audio per second of float32 for HuBERT, wav2vec2 and WavLM.
+            return "bfloat16"
         return CPU_AUTO_DTYPE.get(family, "float32")
 
     def metadata(self) -> dict:
@@ -192,7 +193,7 @@ class SslExtractor(Extractor):
                 "frame_rate_hz": s.frame_rate_hz, "frame_shift_s": s.stride / s.sample_rate_hz, "stride_samples": s.stride,
                 "receptive_field_samples": s.receptive_field, "frames": "floor((samples - receptive_field) / stride) + 1",
                 "conv_kernel": list(s.conv_kernel), "conv_stride": list(s.conv_stride), "feat_extract_norm": s.feat_extract_norm,
-                "normalize_input": s.normalize, "normalize_from": s.normalize_from, "padded_batches": s.padding_ok,
+                "normalize_input": s.normalize, "normalize_from": s.normalize_from, "padded_batches": True,
                 "sequence_layers": self.seq_layers(), "max_chunk_s": self.config.max_chunk_s,
             }
             for s in self.specs
@@ -228,12 +229,14 @@ class SslExtractor(Extractor):
         acc = [_Pool(spec.num_layers, spec.hidden_size) for _ in waves]
         seqs: list[dict[int, list]] = [{k: [] for k in self.seq_layers()} for _ in waves]
         kept: dict[int, dict[int, np.ndarray]] = {}  # piece -> {layer: (frames, hidden)} on the host
-        for batch in plan_batches(lengths, int(c.batch_seconds * spec.sample_rate_hz), spec.padding_ok):
-            # h: (layers, frames, hidden) float32 on the model's device; only the pooled sums
-            # and the stored layers are copied to the host (all layers would dominate on a GPU)
-            for j, h in zip(batch, m.forward_on_device([pieces[j][1] for j in batch])):
-                acc[pieces[j][0]].add(h)
-                kept[j] = {k: h[k].cpu().numpy() for k in self.seq_layers()}
+        # Padding pays on a GPU (one launch sequence per batch, not per clip); on a CPU it only
+        # adds work: measured (bench/extract_ssl.py --threads 1) 1.06-1.66x naive padded vs
+        # 2.4-2.7x with equal-length batches, so CPUs batch equal lengths only.
+        pad = m.device.type == "cuda"
+        for batch in plan_batches(lengths, int(c.batch_seconds * spec.sample_rate_hz), pad):
+            for j, (n, s, ss, layers) in zip(batch, m.pooled([pieces[j][1] for j in batch], self.seq_layers())):
+                acc[pieces[j][0]].add(n, s, ss)
+                kept[j] = layers
         for j, (i, _) in enumerate(pieces):  # pieces are in time order per clip
             for k, frames in kept.pop(j).items():
                 seqs[i][k].append(frames)
@@ -255,11 +258,11 @@ class _Pool:
     def __init__(self, layers: int, dim: int):
         self.n, self.s, self.ss = 0, np.zeros((layers, dim)), np.zeros((layers, dim))
 
-    def add(self, h) -> None:  # h: (layers, frames, dim) torch float32, on any device
-        x = h.double()
-        self.n += x.shape[1]
-        self.s += x.sum(1).cpu().numpy()
-        self.ss += (x * x).sum(1).cpu().numpy()
+    def add(self, n: int, s: np.ndarray, ss: np.ndarray) -> None:
+        """n frames with per-layer sums s and sums of squares ss, both (layers, dim)."""
+        self.n += n
+        self.s += s
+        self.ss += ss
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         mean = self.s / self.n

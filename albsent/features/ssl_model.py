@@ -8,10 +8,17 @@ state: index 0 = the CNN features after projection and positional convolution (t
 Frames: the CNN is a stack of unpadded strided convolutions, so a clip of n samples gives
 `floor((n - R) / S) + 1` frames, S = product of the strides (320 = 20 ms at 16 kHz) and
 R = receptive field (400 samples); output frame j sees samples [j*S, j*S + R).
+
+Padded batches are exact for both CNN variants. Layer-norm CNNs (large models) normalise each
+frame, and the attention mask keeps padding out of the transformer. Group-norm CNNs (base
+models) normalise each channel of the first conv layer over time; `MaskedGroupNorm` takes those
+statistics over each clip's own frames only, so a clip's frames in a zero-padded batch are the
+frames it gives alone (up to float rounding), and base models batch clips of any length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +35,16 @@ from albsent.errors import ConfigError
 log = logging.getLogger(__name__)
 
 FAMILIES = ("hubert", "wav2vec2", "wavlm")  # HF config.model_type values we support
+
+# CUDA execution settings (module constants so bench/extract_ssl.py can compare them):
+CUDA_BUCKETS = True  # pad a batch to a length on a grid (< 12.5 % extra) so cuDNN sees few shapes
+CUDA_NO_CUDNN_ATTENTION = True  # SDPA without the cuDNN backend, which plans every new shape on the CPU
+CUDA_CUDNN_BENCHMARK = False  # cuDNN times its conv algorithms once per shape
+# The positional convolution (hidden -> hidden, kernel 128, 16 groups) took ~half of the GPU time
+# of a base model in cuDNN (~65 ms per 600 s batch on an H100, bf16); as per-group matmuls over
+# unfolded frames it is a few ms (bf16/fp16 only: float32 matmuls do not use TF32 by default).
+# Same math, other summation order.
+CUDA_POS_CONV_GEMM = True
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -44,8 +61,7 @@ class SslSpec:
     sample_rate_hz: int
     normalize: bool  # zero-mean unit-variance input (feature extractor's do_normalize)
     normalize_from: str  # "preprocessor_config.json" or "inferred from feat_extract_norm"
-    padding_ok: bool  # feat_extract_norm == "layer": padded batches + attention mask are exact
-    feat_extract_norm: str
+    feat_extract_norm: str  # "group" (base models) or "layer" (large models)
     revision: str | None  # hub commit hash when loaded from the hub cache
 
     @property
@@ -128,7 +144,7 @@ def load_spec(source: str, alias: str | None = None, sample_rate_hz: int = 16000
         model_class=(config.architectures or [type(config).__name__.replace("Config", "Model")])[0],
         num_layers=1 + config.num_hidden_layers, hidden_size=config.hidden_size,
         conv_kernel=tuple(config.conv_kernel), conv_stride=tuple(config.conv_stride), sample_rate_hz=sample_rate_hz,
-        normalize=normalize, normalize_from=normalize_from, padding_ok=norm == "layer", feat_extract_norm=norm,
+        normalize=normalize, normalize_from=normalize_from, feat_extract_norm=norm,
         revision=None if local else _snapshot(_hub_file(source, "config.json")),
     )
 
@@ -171,6 +187,79 @@ def torch_dtype(name: str):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+@lru_cache(maxsize=None)
+def _masked_group_norm_class():
+    import torch
+    from torch import nn
+
+    class MaskedGroupNorm(nn.Module):
+        """nn.GroupNorm over (channels, frames) whose statistics, per batch item, cover only its
+        first `valid[i]` frames (the frames its unpadded clip has); `valid=None` is GroupNorm."""
+
+        def __init__(self, norm: nn.GroupNorm):
+            super().__init__()
+            self.norm = norm
+            self.valid: list[int] | None = None  # frame count per batch item, set per forward
+
+        def forward(self, x):  # x: (batch, channels, frames)
+            if self.valid is None:
+                return self.norm(x)
+            g, c = self.norm.num_groups, x.shape[1]
+            var, mean = (torch.stack(v) for v in zip(*(
+                torch.var_mean(x[i, :, :n].float().reshape(g, -1), dim=1, unbiased=False) for i, n in enumerate(self.valid)
+            )))  # (batch, groups) each
+            scale = torch.rsqrt(var + self.norm.eps).repeat_interleave(c // g, dim=1)  # (batch, channels)
+            mean = mean.repeat_interleave(c // g, dim=1)
+            if self.norm.affine:
+                scale = scale * self.norm.weight.float()
+            shift = -mean * scale + (self.norm.bias.float() if self.norm.affine else 0.0)
+            return torch.addcmul(shift[:, :, None], x.float(), scale[:, :, None]).to(x.dtype)
+
+    return MaskedGroupNorm
+
+
+@lru_cache(maxsize=None)
+def _gemm_conv_class():
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class GemmConv1d(nn.Module):
+        """A grouped, stride-1 nn.Conv1d (the positional convolution) computed as one matmul
+        per group over unfolded frames. The weight is read once (inference only: a weight-norm
+        parametrisation is not recomputed per call)."""
+
+        def __init__(self, conv: nn.Conv1d):
+            super().__init__()
+            assert conv.stride == (1,) and conv.dilation == (1,) and conv.padding_mode == "zeros", conv
+            w = conv.weight.detach()  # (out, in / groups, kernel)
+            self.groups, self.pad = conv.groups, conv.padding[0]
+            self.kernel, self.out_per_group = w.shape[2], w.shape[0] // conv.groups
+            self.weight = nn.Parameter(w.reshape(conv.groups, self.out_per_group, -1), requires_grad=False)  # (groups, out/g, in/g * kernel)
+            self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
+
+        def forward(self, x):  # (batch, channels, frames) -> (batch, out, frames + 2 pad - kernel + 1)
+            b = x.shape[0]
+            xp = F.pad(x, (self.pad, self.pad))
+            t = xp.shape[2] - self.kernel + 1
+            ci = x.shape[1] // self.groups
+            out = x.new_empty(b, self.groups * self.out_per_group, t)
+            for g in range(self.groups):
+                u = xp[:, g * ci : (g + 1) * ci].unfold(2, self.kernel, 1)  # (batch, ci, t, kernel), a view
+                u = u.permute(0, 2, 1, 3).reshape(b * t, ci * self.kernel)
+                y = (u @ self.weight[g].T).reshape(b, t, self.out_per_group)
+                out[:, g * self.out_per_group : (g + 1) * self.out_per_group] = y.transpose(1, 2)
+            return out if self.bias is None else out + self.bias[:, None]
+
+    return GemmConv1d
+
+
+def bucket(n: int) -> int:
+    """n rounded up to a multiple of 2**(bits(n) - 4): at most 16 lengths per octave, < 12.5 % added."""
+    step = 1 << max(0, n.bit_length() - 4)
+    return -(-n // step) * step
+
+
 class SslModel:
     """The weights of one spec on one device, in one dtype. Not thread-safe; one per actor."""
 
@@ -186,6 +275,13 @@ class SslModel:
         except Exception as exc:
             raise ConfigError(f"ssl model '{spec.source}': could not load the weights ({exc!r}); expected save_pretrained() files or a cached hub id") from exc
         self.model = model.to(device=self.device, dtype=torch_dtype(dtype)).eval()
+        if self.device.type == "cuda" and CUDA_POS_CONV_GEMM and dtype != "float32":  # fp32: cuDNN's TF32 conv is faster
+            pos = self.model.encoder.pos_conv_embed
+            pos.conv = _gemm_conv_class()(pos.conv)
+        self._norm0 = None  # the first conv layer's MaskedGroupNorm (group-norm CNNs)
+        if spec.feat_extract_norm == "group":
+            layer0 = self.model.feature_extractor.conv_layers[0]
+            layer0.layer_norm = self._norm0 = _masked_group_norm_class()(layer0.layer_norm)
 
     def forward(self, waves: list[np.ndarray]):
         """One batch. waves: list of (n_i,) float32, already normalised -> list of
@@ -193,28 +289,67 @@ class SslModel:
         return [h.cpu() for h in self.forward_on_device(waves)]
 
     def forward_on_device(self, waves: list[np.ndarray]):
-        """As forward(), but the tensors stay on the model's device, so pooling and layer
-        selection happen there and only what is stored crosses to the host.
-        Unequal lengths are zero-padded with an attention mask, which is only allowed when
-        `spec.padding_ok` (per-frame LayerNorm CNN): group-norm CNNs see padding in their statistics."""
+        """As forward(), but the tensors stay on the model's device.
+        Unequal lengths are zero-padded; an attention mask keeps the padding out of the
+        transformer, and for group-norm CNNs the first layer's statistics (module docstring)."""
+        hs, lengths = self._hidden_states(waves)
+        return [hs[:, i, : self.spec.num_frames(n)].float() for i, n in enumerate(lengths)]
+
+    def pooled(self, waves: list[np.ndarray], keep: list[int]) -> list[tuple[int, np.ndarray, np.ndarray, dict[int, np.ndarray]]]:
+        """One batch, reduced on the model's device: per wave (frames, sum, sum of squares,
+        {layer k: (frames, hidden) float32 for k in keep}); sums are (layers, hidden) float64
+        over the wave's frames. Only these cross to the host, in one copy each per batch."""
         import torch
 
-        spec = self.spec
+        hs, lengths = self._hidden_states(waves)  # (layers, batch, frames, hidden)
+        frames = [self.spec.num_frames(n) for n in lengths]
+        with torch.inference_mode():
+            m = (torch.arange(hs.shape[2], device=hs.device)[None, :] < torch.tensor(frames, device=hs.device)[:, None])
+            m = m.double()[:, :, None]  # (batch, frames, 1)
+            s, ss = [], []
+            for layer in hs:  # one layer at a time: float64 copies of all layers would be large
+                x = layer.double() * m
+                s.append(x.sum(1))
+                ss.append((x * x).sum(1))
+            s = torch.stack(s, 1).cpu().numpy()  # (batch, layers, hidden)
+            ss = torch.stack(ss, 1).cpu().numpy()
+            seq = hs[keep].float().cpu().numpy() if keep else None  # (len(keep), batch, frames, hidden)
+        return [(f, s[i], ss[i], {k: seq[j, i, :f] for j, k in enumerate(keep)}) for i, f in enumerate(frames)]
+
+    def _hidden_states(self, waves: list[np.ndarray]):
+        """(layers, batch, frames_max, hidden) on the device, in the model's dtype, and the
+        per-wave sample counts (waves shorter than the receptive field count as that long)."""
+        import torch
+
+        spec, cuda = self.spec, self.device.type == "cuda"
         lengths = [max(w.size, spec.receptive_field) for w in waves]
-        padded = len(set(lengths)) > 1
-        if padded and not spec.padding_ok:
-            raise ValueError(f"{spec.source}: group-norm model cannot run padded batches; batch by equal length")
-        x = torch.zeros(len(waves), max(lengths), dtype=torch.float32)  # (batch, samples)
+        width = bucket(max(lengths)) if cuda and CUDA_BUCKETS else max(lengths)
+        x = torch.zeros(len(waves), width, dtype=torch.float32, pin_memory=cuda)  # (batch, samples)
         for i, w in enumerate(waves):
             x[i, : w.size] = torch.from_numpy(np.ascontiguousarray(w, dtype=np.float32))
         kwargs = {}
-        if padded:
-            mask = torch.arange(x.shape[1])[None, :] < torch.tensor(lengths)[:, None]  # (batch, samples)
-            kwargs["attention_mask"] = mask.long().to(self.device)
-        with torch.inference_mode(), warnings.catch_warnings():
-            # torch warns that WavLM mixes a bool padding mask with its float position bias
-            warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-            out = self.model(x.to(self.device, torch_dtype(self.dtype)), output_hidden_states=True, **kwargs)
-            hs = torch.stack(out.hidden_states)  # (layers, batch, frames, hidden)
-            assert hs.shape[0] == spec.num_layers and hs.shape[2] == spec.num_frames(max(lengths)), hs.shape
-            return [hs[:, i, : spec.num_frames(n)].float() for i, n in enumerate(lengths)]
+        if len(set(lengths)) > 1 or width > lengths[0]:
+            n = torch.tensor(lengths, device=self.device)  # the (batch, samples) mask is built on the device
+            kwargs["attention_mask"] = (torch.arange(width, device=self.device)[None, :] < n[:, None]).long()
+            if self._norm0 is not None:  # frames of the first conv layer that see only the wave
+                self._norm0.valid = [(k - spec.conv_kernel[0]) // spec.conv_stride[0] + 1 for k in lengths]
+        try:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(torch.inference_mode())
+                stack.enter_context(warnings.catch_warnings())
+                # torch warns that WavLM mixes a bool padding mask with its float position bias
+                warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
+                if cuda:
+                    stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=CUDA_CUDNN_BENCHMARK))
+                    if CUDA_NO_CUDNN_ATTENTION:
+                        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                        stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]))
+                x = x.to(self.device, non_blocking=True).to(torch_dtype(self.dtype))
+                out = self.model(x, output_hidden_states=True, **kwargs)
+                hs = torch.stack(out.hidden_states)  # (layers, batch, frames, hidden)
+        finally:
+            if self._norm0 is not None:
+                self._norm0.valid = None
+        assert hs.shape[0] == spec.num_layers and hs.shape[2] == spec.num_frames(width), hs.shape
+        return hs, lengths

@@ -124,6 +124,8 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
         for e in extractors:
             for k, v in e.resources().items():
                 resources[k] = max(resources.get(k, 0), v)
+        if resources.get("num_gpus"):  # Ray Data refuses GPU actors without a batch size; blocks hold <= batch_size
+            common["batch_size"] = config.batch_size
         pool = ray.data.ActorPoolStrategy(min_size=1, max_size=slots)
         ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=pool, **common, **resources)
     elif actors:
