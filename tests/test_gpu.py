@@ -81,3 +81,31 @@ def test_extract_puts_the_ssl_actor_on_the_gpu(tiny, corpus, ray_local, tmp_path
     c = cpu.read(["utterance_id", "ssl_hubert_mean"]).sort_by("utterance_id")
     assert g["utterance_id"].to_pylist() == c["utterance_id"].to_pylist()
     np.testing.assert_allclose(to_matrix(g["ssl_hubert_mean"]), to_matrix(c["ssl_hubert_mean"]), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("model,kind", [("mlp", "pooled"), ("bilstm_attn", "sequence"), ("logreg", "layers")])
+def test_fit_trains_on_the_gpu_and_returns_a_cpu_model(model, kind, tmp_path):
+    from tests.test_train import config, make_data
+
+    from albsent.train import fit, load_bundle
+
+    data = make_data(kind)
+    gpu = fit(config(model=model, device="cuda", class_weighted=True, epochs=20), data, out_dir=tmp_path)
+    cpu = fit(config(model=model, device="cpu", class_weighted=True, epochs=20), data)
+    assert len(gpu.history) == len(cpu.history) and gpu.metrics["macro_f1"] > 0.6
+    # same seed, same batches: the two devices' losses agree up to float rounding
+    np.testing.assert_allclose(gpu.history[0]["train_loss"], cpu.history[0]["train_loss"], rtol=1e-3)
+    assert load_bundle(tmp_path).state  # saved from the GPU run
+
+
+def test_pretrain_on_the_gpu_returns_a_cpu_model(tmp_path):
+    from tests.test_pretrain import synthetic_frames
+
+    from albsent.models.autoencoders import AutoencoderConfig
+    from albsent.pretrain import PretrainConfig, WindowConfig, pretrain
+
+    config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="mlstm", hidden_size=10),
+                            iterations=40, val_every=20, checkpoint_every=20, batch_size=16, seed=1, device="cuda")
+    result = pretrain(config, synthetic_frames(), out_dir=tmp_path / "ae")
+    assert all(p.device.type == "cpu" for p in result.model.parameters())
+    assert np.isfinite(result.metrics["val_loss"]) and (tmp_path / "ae" / "checkpoints" / "step-000020").is_dir()

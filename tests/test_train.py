@@ -186,3 +186,17 @@ def test_config_yaml_round_trip_and_repo_configs_parse(tmp_path):
         assert read_yaml(f)  # header comments are YAML comments
     with pytest.raises(ConfigError, match="valid keys"):
         load(TrainConfig, None, ["hiden_size=3"])
+
+
+def test_device_field():
+    from albsent.train.loop import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device: 'cuda'.*no CUDA GPU"):
+            fit(config(device="cuda"), make_data())
+    with pytest.raises(ConfigError, match="device"):
+        config(device="tpu")
+    result = fit(config(device="cpu", epochs=3), make_data())
+    assert len(result.history) == 3

@@ -93,6 +93,7 @@ class PretrainConfig:
     max_val_windows: int = 4096    # validation windows (evenly spaced subsample)
     checkpoint_every: int = 0      # iterations between checkpoints under checkpoints/ (0: final only)
     threads: int = 0               # torch intra-op threads (0: torch's default; 1 is much faster on a busy machine)
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the autoencoder trains; auto: cuda when torch sees a GPU
     seed: int = 0
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the probe stage's defaults for this experiment
 

@@ -23,7 +23,7 @@ from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.pretrain.data import Frames, Windows, split_utterances
 from albsent.runtime import keep_freed_memory
-from albsent.train.loop import Normalizer
+from albsent.train.loop import Normalizer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def _copy_guess(x: torch.Tensor, out_index: list[int], target: str) -> torch.Ten
     return x[:, -1, out_index] if target == "next" else x[:, :, out_index]
 
 
-def _evaluate(model, windows: Windows | None, loss_fn, mean_target: torch.Tensor, batch: int) -> tuple[float, float, float]:
+def _evaluate(model, windows: Windows | None, loss_fn, mean_target: torch.Tensor, batch: int,
+              device: torch.device) -> tuple[float, float, float]:
     """(loss, predict-the-mean loss, copy-the-last-frame loss) over all `windows` (nan without them)."""
     if windows is None:
         return float("nan"), float("nan"), float("nan")
@@ -63,7 +64,7 @@ def _evaluate(model, windows: Windows | None, loss_fn, mean_target: torch.Tensor
     with torch.no_grad():
         for lo in range(0, len(windows), batch):
             idx = np.arange(lo, min(lo + batch, len(windows)))
-            x, y = windows.batch(idx)
+            x, y = (t.to(device) for t in windows.batch(idx))
             pred, _ = model(x)
             total += loss_fn(pred, y, reduction="sum").item()
             base += loss_fn(mean_target.expand_as(y), y, reduction="sum").item()
@@ -116,14 +117,15 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
             val.starts = val.starts[np.unique(keep)]
         except ConfigError as exc:  # validation utterances too short for one window
             log.warning("no validation windows (%s); validation loss skipped", exc)
-    model = build_autoencoder(config.model, in_dim, out_index, w.length, w.target)
+    device = resolve_device(config.device)
+    model = build_autoencoder(config.model, in_dim, out_index, w.length, w.target).to(device)
     params = sum(p.numel() for p in model.parameters())
-    log.info("pretraining %s (%d params) on %d windows (%d val), %d iterations", config.model.name, params,
-             len(train), len(val) if val else 0, config.iterations)
+    log.info("pretraining %s (%d params) on %d windows (%d val), %d iterations on %s", config.model.name, params,
+             len(train), len(val) if val else 0, config.iterations, device)
     opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = LOSSES[config.loss]
-    mean_target = _mean_target(train, rng)
+    mean_target = _mean_target(train, rng).to(device)
     result = PretrainResult(config, model, norm, in_dim, out_index, data.feature_names, store=data.store_uri)
     saver = None
     if out_dir is not None:
@@ -133,7 +135,7 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
     t0, running, count = time.perf_counter(), 0.0, 0
     model.train()
     for step in range(1, config.iterations + 1):
-        x, y = train.batch(rng.integers(0, len(train), size=config.batch_size))
+        x, y = (t.to(device, non_blocking=True) for t in train.batch(rng.integers(0, len(train), size=config.batch_size)))
         pred, _ = model(x)
         loss = loss_fn(pred, y)
         opt.zero_grad(set_to_none=True)
@@ -143,7 +145,7 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
         opt.step()
         running, count = running + loss.item(), count + 1
         if step % config.val_every == 0 or step == config.iterations:
-            val_loss, val_base, val_copy = _evaluate(model, val, loss_fn, mean_target, 512)
+            val_loss, val_base, val_copy = _evaluate(model, val, loss_fn, mean_target, 512, device)
             row = {"step": step, "train_loss": running / count, "val_loss": val_loss, "val_mean_baseline": val_base,
                    "val_copy_baseline": val_copy,
                    "val_ratio": val_loss / val_base if val_base else float("nan"), "seconds": time.perf_counter() - t0}
@@ -154,7 +156,7 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
                 on_step(step, dict(row))
         if saver and config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.iterations:
             saver.checkpoint(step)
-    model.eval()
+    model.cpu().eval()  # probes, saving and callers use it on the CPU
     last = result.history[-1]
     result.metrics = {**{k: last[k] for k in ("train_loss", "val_loss", "val_mean_baseline", "val_copy_baseline", "val_ratio")},
                       "best_val_loss": min((h["val_loss"] for h in result.history), default=float("nan")),

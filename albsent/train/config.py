@@ -31,6 +31,7 @@ class TrainConfig:
     frame_stride: int = 1  # sequence specs: keep every k-th frame (2 -> 20 ms frames)
     seed: int = 0  # splits, initialisation, batch order
     num_threads: int = 0  # torch CPU threads for this process (0: leave torch's setting); 1 is fastest on busy CPUs
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the torch models train; auto: cuda when torch sees a GPU
     split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self):

@@ -29,7 +29,7 @@ from albsent.runtime import keep_freed_memory
 from albsent.train import artifacts
 from albsent.train.checkpoint import Bundle, save_bundle
 from albsent.train.config import TrainConfig
-from albsent.train.loop import Normalizer, predict_proba, stride_frames, train_loop
+from albsent.train.loop import Normalizer, predict_proba, resolve_device, stride_frames, train_loop
 from albsent.train.metrics import aggregate, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
         history, best_epoch = train_loop(
             model, Xtr, ytr, Xva, yva, n_classes=len(labels), epochs=config.epochs, batch_size=config.batch_size,
             lr=config.lr, weight_decay=config.weight_decay, patience=config.patience, class_weighted=config.class_weighted,
-            grad_clip=config.grad_clip, seed=config.seed, on_epoch=cb, metric=_macro_f1(len(labels)))
+            grad_clip=config.grad_clip, seed=config.seed, on_epoch=cb, metric=_macro_f1(len(labels)),
+            device=resolve_device(config.device))
     probs = predict_proba(model, Xte)
     pred = probs.argmax(1)
     metrics = compute_metrics([labels[i] for i in y[split.test]], [labels[i] for i in pred], labels)

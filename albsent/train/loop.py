@@ -66,6 +66,18 @@ def collate(X, idx) -> tuple[torch.Tensor, torch.Tensor | None]:
     return out, lengths
 
 
+def resolve_device(name: str) -> torch.device:
+    """A config's `device` ("auto", "cpu", "cuda") as a torch device; "auto" is cuda when torch
+    sees a GPU (inside a Tune trial or Ray task: the GPUs Ray gave it)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from albsent.errors import ConfigError
+
+        raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA GPU; expected 'auto' or 'cpu' on this machine")
+    return torch.device(name)
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     """n / (classes * n_c), as scikit-learn's class_weight='balanced' (absent classes get 1)."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -85,7 +97,7 @@ def predict_proba(model: nn.Module, X, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def _evaluate(model, X, y, criterion, batch_size) -> tuple[float, np.ndarray]:
+def _evaluate(model, X, y, criterion, batch_size, device: torch.device) -> tuple[float, np.ndarray]:
     """(mean loss, predicted class per row) in one pass."""
     model.eval()
     total, n, preds = 0.0, len(y), []
@@ -93,23 +105,26 @@ def _evaluate(model, X, y, criterion, batch_size) -> tuple[float, np.ndarray]:
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(n, start + batch_size))
             x, lengths = collate(X, idx)
-            logits = model(x, lengths)
-            total += float(criterion(logits, torch.from_numpy(y[idx]))) * len(idx)
-            preds.append(logits.argmax(-1).numpy())
+            logits = model(x.to(device), lengths)  # lengths stay on the CPU (packing wants them there)
+            total += float(criterion(logits, torch.from_numpy(y[idx]).to(device))) * len(idx)
+            preds.append(logits.argmax(-1).cpu().numpy())
     return total / max(n, 1), np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 
 def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, n_classes: int, epochs: int,
                batch_size: int, lr: float, weight_decay: float, patience: int, class_weighted: bool, grad_clip: float,
                seed: int, on_epoch: Callable[[int, dict], None] | None = None,
-               metric: Callable[[np.ndarray, np.ndarray], float] | None = None) -> tuple[list[dict], int]:
+               metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
+               device: str | torch.device = "cpu") -> tuple[list[dict], int]:
     """Adam on (weighted) cross-entropy; after each epoch: validation loss, early stopping on it,
     on_epoch(epoch, {"epoch", "train_loss", "val_loss", "val_macro_f1", "best_epoch"}).
-    Restores the weights of the best epoch (the last one without validation data).
-    Returns (history, best_epoch); epochs count from 1."""
+    Trains on `device` and leaves the model on the CPU, with the weights of the best epoch (the
+    last one without validation data). Returns (history, best_epoch); epochs count from 1."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    weight = class_weights(ytr, n_classes) if class_weighted else None
+    device = torch.device(device)
+    model.to(device)
+    weight = class_weights(ytr, n_classes).to(device) if class_weighted else None
     criterion = nn.CrossEntropyLoss(weight=weight)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     have_val = len(yva) > 0
@@ -121,7 +136,7 @@ def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, 
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             x, lengths = collate(Xtr, idx)
-            loss = criterion(model(x, lengths), torch.from_numpy(ytr[idx]))
+            loss = criterion(model(x.to(device, non_blocking=True), lengths), torch.from_numpy(ytr[idx]).to(device))
             opt.zero_grad()
             loss.backward()
             if grad_clip:
@@ -130,7 +145,7 @@ def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, 
             total += loss.item() * len(idx)
         row = {"epoch": epoch, "train_loss": total / len(ytr)}
         if have_val:
-            row["val_loss"], val_pred = _evaluate(model, Xva, yva, criterion, max(batch_size, 256))
+            row["val_loss"], val_pred = _evaluate(model, Xva, yva, criterion, max(batch_size, 256), device)
             if metric is not None:
                 row["val_macro_f1"] = metric(yva, val_pred)
             improved = row["val_loss"] < best - 1e-6
@@ -151,4 +166,5 @@ def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, 
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.cpu()
     return history, best_epoch
