@@ -314,10 +314,10 @@ def test_gemm_positional_conv_equals_cudnn_conv(tiny, key):
     """The GPU path's positional convolution as per-group matmuls (run here on the CPU)."""
     import torch
 
-    from albsent.features.ssl_model import _gemm_conv_class
+    from albsent.features.ssl_layers import GemmConv1d
 
     conv = SslModel(load_spec(tiny[key]), "float32").model.encoder.pos_conv_embed.conv
-    gemm = _gemm_conv_class()(conv)
+    gemm = GemmConv1d(conv)
     x = torch.randn(3, 32, 57)
     with torch.inference_mode():
         want, got = conv(x), gemm(x)

@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 
 FAMILIES = ("hubert", "wav2vec2", "wavlm")  # HF config.model_type values we support
 
-# CUDA execution settings (module constants so bench/extract_ssl.py can compare them):
+# CUDA execution settings, measured on an H100 (module constants, so a benchmark can switch them;
+# cudnn.benchmark was tried too and gained nothing):
 CUDA_BUCKETS = True  # pad a batch to a length on a grid (< 12.5 % extra) so cuDNN sees few shapes
 CUDA_NO_CUDNN_ATTENTION = True  # SDPA without the cuDNN backend, which plans every new shape on the CPU
-CUDA_CUDNN_BENCHMARK = False  # cuDNN times its conv algorithms once per shape
 # The positional convolution (hidden -> hidden, kernel 128, 16 groups) took ~half of the GPU time
 # of a base model in cuDNN (~65 ms per 600 s batch on an H100, bf16); as per-group matmuls over
 # unfolded frames it is a few ms (bf16/fp16 only: float32 matmuls do not use TF32 by default).
@@ -187,73 +187,6 @@ def torch_dtype(name: str):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-@lru_cache(maxsize=None)
-def _masked_group_norm_class():
-    import torch
-    from torch import nn
-
-    class MaskedGroupNorm(nn.Module):
-        """nn.GroupNorm over (channels, frames) whose statistics, per batch item, cover only its
-        first `valid[i]` frames (the frames its unpadded clip has); `valid=None` is GroupNorm."""
-
-        def __init__(self, norm: nn.GroupNorm):
-            super().__init__()
-            self.norm = norm
-            self.valid: list[int] | None = None  # frame count per batch item, set per forward
-
-        def forward(self, x):  # x: (batch, channels, frames)
-            if self.valid is None:
-                return self.norm(x)
-            g, c = self.norm.num_groups, x.shape[1]
-            var, mean = (torch.stack(v) for v in zip(*(
-                torch.var_mean(x[i, :, :n].float().reshape(g, -1), dim=1, unbiased=False) for i, n in enumerate(self.valid)
-            )))  # (batch, groups) each
-            scale = torch.rsqrt(var + self.norm.eps).repeat_interleave(c // g, dim=1)  # (batch, channels)
-            mean = mean.repeat_interleave(c // g, dim=1)
-            if self.norm.affine:
-                scale = scale * self.norm.weight.float()
-            shift = -mean * scale + (self.norm.bias.float() if self.norm.affine else 0.0)
-            return torch.addcmul(shift[:, :, None], x.float(), scale[:, :, None]).to(x.dtype)
-
-    return MaskedGroupNorm
-
-
-@lru_cache(maxsize=None)
-def _gemm_conv_class():
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class GemmConv1d(nn.Module):
-        """A grouped, stride-1 nn.Conv1d (the positional convolution) computed as one matmul
-        per group over unfolded frames. The weight is read once (inference only: a weight-norm
-        parametrisation is not recomputed per call)."""
-
-        def __init__(self, conv: nn.Conv1d):
-            super().__init__()
-            assert conv.stride == (1,) and conv.dilation == (1,) and conv.padding_mode == "zeros", conv
-            w = conv.weight.detach()  # (out, in / groups, kernel)
-            self.groups, self.pad = conv.groups, conv.padding[0]
-            self.kernel, self.out_per_group = w.shape[2], w.shape[0] // conv.groups
-            self.weight = nn.Parameter(w.reshape(conv.groups, self.out_per_group, -1), requires_grad=False)  # (groups, out/g, in/g * kernel)
-            self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
-
-        def forward(self, x):  # (batch, channels, frames) -> (batch, out, frames + 2 pad - kernel + 1)
-            b = x.shape[0]
-            xp = F.pad(x, (self.pad, self.pad))
-            t = xp.shape[2] - self.kernel + 1
-            ci = x.shape[1] // self.groups
-            out = x.new_empty(b, self.groups * self.out_per_group, t)
-            for g in range(self.groups):
-                u = xp[:, g * ci : (g + 1) * ci].unfold(2, self.kernel, 1)  # (batch, ci, t, kernel), a view
-                u = u.permute(0, 2, 1, 3).reshape(b * t, ci * self.kernel)
-                y = (u @ self.weight[g].T).reshape(b, t, self.out_per_group)
-                out[:, g * self.out_per_group : (g + 1) * self.out_per_group] = y.transpose(1, 2)
-            return out if self.bias is None else out + self.bias[:, None]
-
-    return GemmConv1d
-
-
 def bucket(n: int) -> int:
     """n rounded up to a multiple of 2**(bits(n) - 4): at most 16 lengths per octave, < 12.5 % added."""
     step = 1 << max(0, n.bit_length() - 4)
@@ -268,6 +201,8 @@ class SslModel:
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
+        from albsent.features.ssl_layers import GemmConv1d, MaskedGroupNorm
+
         hf_logging.disable_progress_bar()
         self.spec, self.dtype, self.device = spec, dtype, torch.device(device)
         try:
@@ -277,11 +212,11 @@ class SslModel:
         self.model = model.to(device=self.device, dtype=torch_dtype(dtype)).eval()
         if self.device.type == "cuda" and CUDA_POS_CONV_GEMM and dtype != "float32":  # fp32: cuDNN's TF32 conv is faster
             pos = self.model.encoder.pos_conv_embed
-            pos.conv = _gemm_conv_class()(pos.conv)
+            pos.conv = GemmConv1d(pos.conv)
         self._norm0 = None  # the first conv layer's MaskedGroupNorm (group-norm CNNs)
         if spec.feat_extract_norm == "group":
             layer0 = self.model.feature_extractor.conv_layers[0]
-            layer0.layer_norm = self._norm0 = _masked_group_norm_class()(layer0.layer_norm)
+            layer0.layer_norm = self._norm0 = MaskedGroupNorm(layer0.layer_norm)
 
     def forward(self, waves: list[np.ndarray]):
         """One batch. waves: list of (n_i,) float32, already normalised -> list of
@@ -339,12 +274,10 @@ class SslModel:
                 stack.enter_context(warnings.catch_warnings())
                 # torch warns that WavLM mixes a bool padding mask with its float position bias
                 warnings.filterwarnings("ignore", message="Support for mismatched key_padding_mask")
-                if cuda:
-                    stack.enter_context(torch.backends.cudnn.flags(enabled=True, benchmark=CUDA_CUDNN_BENCHMARK))
-                    if CUDA_NO_CUDNN_ATTENTION:
-                        from torch.nn.attention import SDPBackend, sdpa_kernel
+                if cuda and CUDA_NO_CUDNN_ATTENTION:
+                    from torch.nn.attention import SDPBackend, sdpa_kernel
 
-                        stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]))
+                    stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]))
                 x = x.to(self.device, non_blocking=True).to(torch_dtype(self.dtype))
                 out = self.model(x, output_hidden_states=True, **kwargs)
                 hs = torch.stack(out.hidden_states)  # (layers, batch, frames, hidden)
