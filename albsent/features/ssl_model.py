@@ -226,7 +226,7 @@ class SslModel:
     def forward_on_device(self, waves: list[np.ndarray]):
         """As forward(), but the tensors stay on the model's device.
         Unequal lengths are zero-padded; an attention mask keeps the padding out of the
-        transformer, and for group-norm CNNs the first layer's statistics (module docstring)."""
+        transformer and, for group-norm CNNs, out of the first layer's statistics (module docstring)."""
         hs, lengths = self._hidden_states(waves)
         return [hs[:, i, : self.spec.num_frames(n)].float() for i, n in enumerate(lengths)]
 
