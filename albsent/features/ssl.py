@@ -174,7 +174,7 @@ class SslExtractor(Extractor):
             return self.config.dtype
         if device == "cuda":
             # Measured on an H100 (bench/extract_ssl.py --clips 2000 --min-s 2 --max-s 8
-            # --batch-seconds 600, base-size models, padded batches): bf16 weights ran at 1.6-1.8x
+            # --batch-seconds 600, base-size models, padded batches): bf16 weights ran at 1.5-2.2x
             # the audio per second of float32 for HuBERT, wav2vec2 and WavLM.
             return "bfloat16"
         return CPU_AUTO_DTYPE.get(family, "float32")
