@@ -8,8 +8,9 @@ weights: speed does not depend on the weights) is saved with save_pretrained and
 through albsent's normal path. On the same seeded clips it times
   naive       one clip at a time through the HF model in float32 with output_hidden_states,
               mean over frames per layer (what a first script would do);
-  albsent     SslExtractor.extract on all clips at once (length-bucketed batches, dtype auto:
-              bfloat16 on CPU, bf16/fp16 on GPU), and the same with dtype float32.
+  albsent     SslExtractor.extract on all clips at once (zero-padded batches of --batch-seconds
+              of audio on a GPU, equal-length batches on a CPU), with dtype float32 and bfloat16;
+              `auto` names the one that the extractor's dtype "auto" picks on this device.
 Model loading is excluded from every figure; runs are interleaved (naive, fp32, bf16, repeated
 --repeats times, best taken) so load from other processes hits them alike. It also reports
 how far albsent's pooled means are from the naive ones (float32: rounding; bf16: quantisation).

@@ -35,6 +35,14 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, str]:
+    """The tiny random SSL model zoo (albsent.testing.tiny_ssl), saved once: key -> folder."""
+    from albsent.testing.tiny_ssl import tiny_models
+
+    return {k: str(v) for k, v in tiny_models(tmp_path_factory.mktemp("ssl")).items()}
+
+
+@pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
     """24 seeded clips (3 classes x 4 x 2 speakers); returns the manifest path."""
     from albsent.testing.synth import make_corpus

@@ -14,13 +14,6 @@ torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from albsent.testing.tiny_ssl import tiny_models
-
-    return {k: str(v) for k, v in tiny_models(tmp_path_factory.mktemp("ssl")).items()}
-
-
 def waves(seed=0, n=12):
     rng = np.random.default_rng(seed)
     return [(0.1 * rng.standard_normal(int(rng.uniform(0.3, 3.0) * 16000))).astype(np.float32) for _ in range(n)]

@@ -23,13 +23,6 @@ TOL_POOLED_FP32, TOL_FRAMES_FP32 = 1e-5, 2e-5
 TOL_REL_BF16 = 2e-2
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from albsent.testing.tiny_ssl import tiny_models
-
-    return {k: str(v) for k, v in tiny_models(tmp_path_factory.mktemp("ssl")).items()}
-
-
 def waves(seed=0):
     """6 clips of random lengths plus 3 of equal length."""
     rng = np.random.default_rng(seed)

@@ -231,7 +231,7 @@ class SslExtractor(Extractor):
         kept: dict[int, dict[int, np.ndarray]] = {}  # piece -> {layer: (frames, hidden)} on the host
         # Padding pays on a GPU (one launch sequence per batch, not per clip); on a CPU it only
         # adds work: measured (bench/extract_ssl.py --threads 1) 1.06-1.66x naive padded vs
-        # 2.4-2.7x with equal-length batches, so CPUs batch equal lengths only.
+        # 2.7-2.9x with equal-length batches, so CPUs batch equal lengths only.
         pad = m.device.type == "cuda"
         for batch in plan_batches(lengths, int(c.batch_seconds * spec.sample_rate_hz), pad):
             for j, (n, s, ss, layers) in zip(batch, m.pooled([pieces[j][1] for j in batch], self.seq_layers())):

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from albsent.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -72,8 +74,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from albsent.errors import ConfigError
-
         raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA GPU; expected 'auto' or 'cpu' on this machine")
     return torch.device(name)
 
