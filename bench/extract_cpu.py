@@ -11,16 +11,19 @@
      imports and warm-up excluded, against albsent's whole process.
    - `ideal_speedup`: the plain loop in one process per core, each on its share of the files,
      warm-up excluded: the most any parallel runner can get here.
+   - `librosa_loop`: the plain loop with F0 from `librosa.pyin` instead of albsent's equal but
+     faster decoder (`albsent.features.pitch`), i.e. what the loop cost before albsent had it;
+     run on the first `--librosa-clips` files (it is ~7x slower), compared as x real time.
 2. Memory: peak RSS of the driver and of the Ray workers for a 1,000- and a 10,000-clip corpus
    (MFCC only, short clips, to keep the run short); the driver must stay flat as the corpus grows.
 
-    .venv/bin/python bench/extract_cpu.py [--clips 2000] [--seconds 2.0] [--memory-sizes 1000,10000]
+    .venv/bin/python bench/extract_cpu.py [--clips 10000] [--seconds 2.0] [--memory-sizes 1000,10000]
 
 A run has a fixed cost (start the local cluster and the workers, import and warm up, stop:
-~10.6 s on 2 vCPUs, of which Ray's start ~2.4 s, the actor pool's start ~1.9 s and Ray's stop ~1.4 s,
-against ~2.9 s of imports and warm-up in the plain process), so the end-to-end ratio approaches the
-steady-state one only on a corpus that takes minutes; the default (2,000 two-second clips, 1.1 h of
-audio) takes about 5.5 min in the plain loop.
+~11 s on 2 vCPUs, of which Ray's start ~2.4 s, the actor pool's start ~1.9 s and Ray's stop ~1.4 s,
+against ~3 s of imports and warm-up in the plain process), so the end-to-end ratio approaches the
+steady-state one only on a corpus that takes minutes; the default (10,000 two-second clips, 5.6 h of
+audio) takes about 3.5 min in the plain loop.
 """
 
 from __future__ import annotations
@@ -50,10 +53,21 @@ from albsent.pipeline.config import ExtractConfig, build_extractors  # noqa: E40
 from albsent.runtime import keep_freed_memory  # noqa: E402
 
 
-def plain_loop(manifest: Path, config: ExtractConfig) -> dict:
+def use_librosa_pyin() -> None:
+    """For the librosa_loop baseline only: F0 from librosa.pyin (same values, ~10x slower)."""
+    import librosa
+
+    from albsent.features import pitch
+
+    pitch.pyin = lambda y, **kw: librosa.pyin(y, **kw)
+
+
+def plain_loop(manifest: Path, config: ExtractConfig, limit: int | None = None) -> dict:
     """The baseline: one process, one file at a time, same preprocessing and features.
     Returns raw and trimmed audio seconds, wall and CPU seconds (warm-up excluded)."""
     items = plan_inputs(manifest)
+    if limit:
+        items = items.iloc[:limit]
     extractors = build_extractors(config)
     keep_freed_memory()  # the allocator setting albsent's workers use (3-4 % on this loop): same per-clip code
     # warm up librosa/numba outside the timing, as Ray workers also do once per process
@@ -71,12 +85,14 @@ def plain_loop(manifest: Path, config: ExtractConfig) -> dict:
             "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu0}
 
 
-def plain_process(manifest: Path) -> dict:
+def plain_process(manifest: Path, librosa_clips: int = 0) -> dict:
     """The plain loop as its own fresh process (imports, warm-up, loop, exit), as a user's script
-    would run; `process_wall_s` is measured from outside, start to exit."""
+    would run; `process_wall_s` is measured from outside, start to exit. With `librosa_clips`: the
+    librosa_loop baseline on that many files."""
     env = {**os.environ, "RAY_ADDRESS": ""}
+    extra = ["--librosa-pyin", str(librosa_clips)] if librosa_clips else []
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--plain", str(manifest)], env=env, check=True,
+    out = subprocess.run([sys.executable, __file__, "--plain", str(manifest), *extra], env=env, check=True,
                          capture_output=True, text=True).stdout
     wall = time.perf_counter() - start
     return {**json.loads(out.strip().splitlines()[-1]), "process_wall_s": wall}
@@ -105,13 +121,15 @@ def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=int, default=2000)
+    ap.add_argument("--clips", type=int, default=10000)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--memory-sizes", default="1000,10000")
     ap.add_argument("--memory-seconds", type=float, default=0.5)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=ExtractConfig().batch_size)
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-ideal", action="store_true", help="do not run the one-process-per-core reference")
+    ap.add_argument("--librosa-clips", type=int, default=400, help="files for the librosa_loop baseline (0: skip it)")
+    ap.add_argument("--librosa-pyin", type=int, default=0, help=argparse.SUPPRESS)  # child mode: the librosa_loop baseline
     ap.add_argument("--json", metavar="FILE", help="also write the report here")
     ap.add_argument("--plain", metavar="MANIFEST", help=argparse.SUPPRESS)  # child mode: run the plain loop, print JSON
     ap.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)),
@@ -119,7 +137,9 @@ def main() -> None:
                          "so `taskset -c 0,1` measures 2 cores of a larger machine)")
     args = ap.parse_args()
     if args.plain:
-        print(json.dumps(plain_loop(Path(args.plain), ExtractConfig())))
+        if args.librosa_pyin:
+            use_librosa_pyin()
+        print(json.dumps(plain_loop(Path(args.plain), ExtractConfig(), limit=args.librosa_pyin or None)))
         return
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
     work = Path(tempfile.mkdtemp(prefix="albsent-bench-"))
@@ -156,6 +176,7 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
     fixed, _, _ = run_measured(albsent_cmd(tiny, work / "tiny_store", ray_tmp, ["--set", f"batch_size={args.batch_size}",
                                                                              "--set", f"ray.num_cpus={args.cpus}"]), env)
     ideal = None if args.skip_ideal else ideal_parallel(manifest, args.cpus)
+    ref = plain_process(manifest, args.librosa_clips) if args.librosa_clips else None
     report["speed"] = {
         "clips": args.clips, "audio_s": round(audio_s, 1), "features": config.features,
         "plain_process_wall_s": [round(before["process_wall_s"], 1), round(after["process_wall_s"], 1)],
@@ -170,6 +191,10 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
         "fixed_cost_s": round(fixed, 1),
         "steady_state_speedup": round(loop_wall / (wall - fixed), 2),
         "ideal_speedup": round(loop_wall / ideal, 2) if ideal else None,
+        # the same loop with librosa.pyin (on the first --librosa-clips files): what albsent's faster F0 decoder buys
+        "librosa_loop_x_realtime": round(ref["audio_s"] / ref["wall_s"], 1) if ref else None,
+        "plain_vs_librosa_loop": round((ref["wall_s"] / ref["audio_s"]) / (loop_wall / audio_s), 2) if ref else None,
+        "albsent_vs_librosa_loop": round((ref["wall_s"] / ref["audio_s"]) / (wall / audio_s), 2) if ref else None,
         "drift_pct": round(100 * (after["wall_s"] - before["wall_s"]) / before["wall_s"], 1),
         "note": "speedup: whole processes (the plain loop's mean of before/after runs); speedup_vs_loop_only: the plain "
                 "loop without its imports and warm-up; steady_state_speedup also removes albsent's fixed cost (a 4-clip run)",

@@ -27,7 +27,7 @@ class ShortTermConfig:
     hop_length_s: float = 0.010
     n_subframes: int = 10  # energy entropy / spectral entropy blocks (pyAudioAnalysis: 10)
     rolloff: float = 0.90
-    f0: bool = True  # pYIN F0 + voicing probability (the slowest feature: ~10x real time per core)
+    f0: bool = True  # pYIN F0 + voicing probability (albsent.features.pitch)
     f0_fmin_hz: float = 65.0
     f0_fmax_hz: float = 500.0
     deltas: int = 0
@@ -94,7 +94,9 @@ class ShortTermExtractor(FrameExtractor):
         chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0)  # (12, T)
         feats += list(chroma) + [chroma.std(axis=0)]
         if c.f0:
-            f0, _, prob = librosa.pyin(
+            from albsent.features.pitch import pyin  # librosa.pyin's result, ~10x faster
+
+            f0, _, prob = pyin(
                 y, fmin=c.f0_fmin_hz, fmax=c.f0_fmax_hz, sr=sr, frame_length=max(1024, n_fft), hop_length=hop, center=True
             )
             feats += [np.nan_to_num(f0[:T], nan=0.0), np.nan_to_num(prob[:T], nan=0.0)]
