@@ -25,6 +25,7 @@ def signals() -> dict[str, np.ndarray]:
         "octave_jumps": 0.3 * np.sin(2 * np.pi * np.where((t * 4).astype(int) % 2, 80, 450) * t),
         "clicks": np.where(rng.random(t.size) < 0.002, 1.0, 0.0),
         "short": 0.3 * np.sin(2 * np.pi * 150 * t[:1500]),
+        "one_frame": 0.3 * np.sin(2 * np.pi * 150 * t[:100]),
     }
 
 

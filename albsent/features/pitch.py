@@ -15,7 +15,7 @@ states within `max_transition_rate` of its pitch (82 of the 708 here). So this m
 - reuses librosa's YIN frames and parabolic shifts as they are.
 
 `tests/test_pitch.py` checks f0, voicing flag and voicing probability against `librosa.pyin` on
-tones, glides, jumps, noise, silence and EMO-DB speech. The private librosa helpers used here are
+tones, glides, jumps, noise, silence, one-frame clips and EMO-DB speech. The private librosa helpers used here are
 why pyproject pins librosa's minor version.
 """
 
