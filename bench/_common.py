@@ -1,8 +1,11 @@
-"""Shared bench helpers: synthetic corpora of many files and peak-memory sampling of a process tree."""
+"""Shared bench helpers: synthetic corpora of many files, the `albsent extract` command line, and
+peak-memory sampling of a process tree."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +32,17 @@ def many_clips(root: Path, n: int, seconds: float, seed: int = 0, pool: int = 64
         rows.append({"path": rel, "label": labels[i % 3], "speaker": f"s{i % 10}"})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
+
+
+def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:
+    """`albsent extract` in a fresh process that starts its own local Ray cluster under `ray_tmp`."""
+    return [sys.executable, "-m", "albsent.cli", "-q", "extract", str(manifest), "--out", str(out), "--json",
+            "--set", f"ray.temp_dir={ray_tmp}", *extra]
+
+
+def albsent_env() -> dict[str, str]:
+    """The environment for `albsent_cmd`: a new local cluster (no RAY_ADDRESS), no token auth."""
+    return {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
 
 
 def _is_ray_worker(p: psutil.Process) -> bool:

@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd  # noqa: E402
-from _common import many_clips, run_measured  # noqa: E402
+from _common import albsent_cmd, albsent_env, many_clips, run_measured  # noqa: E402
 
 from albsent.audio.io import decode  # noqa: E402
 from albsent.audio.manifest import plan_inputs  # noqa: E402
@@ -59,7 +59,7 @@ def use_librosa_pyin() -> None:
 
     from albsent.features import pitch
 
-    pitch.pyin = lambda y, **kw: librosa.pyin(y, **kw)
+    pitch.pyin = librosa.pyin
 
 
 def plain_loop(manifest: Path, config: ExtractConfig, limit: int | None = None) -> dict:
@@ -114,11 +114,6 @@ def ideal_parallel(manifest: Path, workers: int) -> float:
             return max(pool.map(_share, [(str(manifest), k, workers) for k in range(workers)]))
 
 
-def albsent_cmd(manifest: Path, out: Path, ray_tmp: str, extra: list[str]) -> list[str]:
-    return [sys.executable, "-m", "albsent.cli", "-q", "extract", str(manifest), "--out", str(out), "--json",
-            "--set", f"ray.temp_dir={ray_tmp}", *extra]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=10000)
@@ -141,7 +136,7 @@ def main() -> None:
             use_librosa_pyin()
         print(json.dumps(plain_loop(Path(args.plain), ExtractConfig(), limit=args.librosa_pyin or None)))
         return
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
+    env = albsent_env()
     work = Path(tempfile.mkdtemp(prefix="albsent-bench-"))
     ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
     try:

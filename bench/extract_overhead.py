@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil  # noqa: E402
-from _common import many_clips  # noqa: E402
+from _common import albsent_cmd, albsent_env, many_clips  # noqa: E402
 
 RAY_DATA_ACTORS = ("_StatsActor", "_AutoscalingCoordinatorActor", "ActorLocationTracker")
 
@@ -68,11 +68,9 @@ def main() -> None:
     ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
     try:
         manifest = many_clips(work / "corpus", args.clips, args.seconds)
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
-        cmd = [sys.executable, "-m", "albsent.cli", "-q", "extract", str(manifest), "--out", str(work / "store"), "--json",
-               "--set", f"ray.temp_dir={ray_tmp}", *[x for kv in args.set for x in ("--set", kv)]]
+        cmd = albsent_cmd(manifest, work / "store", ray_tmp, [x for kv in args.set for x in ("--set", kv)])
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, env=albsent_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(t_a)
         a, ta = snapshot(proc.pid), time.perf_counter()
         time.sleep(t_b - t_a)
