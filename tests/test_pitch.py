@@ -70,6 +70,50 @@ def test_viterbi_equals_librosa_when_zero_transitions_win():
     assert band.any()
 
 
+def test_viterbi_equals_librosa_on_pyin_transitions_with_ties():
+    """pYIN's own two-half transition matrix (65-500 Hz, 10 ms hop). Exact ties: two equally likely
+    pitches 3 bins either side of the next frame's pitch reach it with equal scores, and the lower
+    one must win, as np.argmax; then random observations with stretches of silence."""
+    from albsent.features.pitch import _pyin_transitions
+
+    local = librosa.sequence.transition_local(354, 41, window="triangle", wrap=False)
+    transition = np.kron(librosa.sequence.transition_loop(2, 0.99), local)
+    sparse, p_init = _pyin_transitions(354, 41, 0.01), np.full(708, 1 / 708)
+    tie = np.zeros((708, 10))
+    tie[[100, 106], 0] = 0.5
+    tie[103, 1:] = 1.0
+    want = librosa.sequence.viterbi(tie, transition, p_init=p_init)
+    assert want[0] == 100
+    np.testing.assert_array_equal(viterbi(tie, sparse, p_init), want)
+    rng = np.random.default_rng(1)
+    for trial in range(3):
+        prob = rng.random((708, 80)) ** 8
+        prob[:, 20:45] = 1 / 708
+        prob[:, 60:] *= rng.random((708, 20)) < 0.1
+        want = librosa.sequence.viterbi(prob, transition, p_init=p_init)
+        np.testing.assert_array_equal(viterbi(prob, sparse, p_init), want, err_msg=f"trial {trial}")
+
+
+def test_viterbi_equals_librosa_on_irregular_transitions():
+    """Rows with several runs of targets or a single target, states nobody reaches."""
+    rng = np.random.default_rng(2)
+    n = 30
+    transition = rng.random((n, n)) * (rng.random((n, n)) < 0.3)
+    transition[:, 7] = 0
+    transition[3] = 0
+    transition[3, 29] = 1
+    transition[5, 10:20] = 0.5
+    transition /= transition.sum(axis=1, keepdims=True)
+    sparse = sparse_log_transitions(transition)
+    assert (np.diff(sparse[1]) > 2).any() and sparse[3][sparse[1][3]] == 1  # rows of several runs; a one-target row
+    p_init = rng.random(n) / n
+    p_init /= p_init.sum()
+    for trial in range(10):
+        prob = rng.random((n, 50)) * (rng.random((n, 50)) < 0.5)
+        want = librosa.sequence.viterbi(prob, transition, p_init=p_init)
+        np.testing.assert_array_equal(viterbi(prob, sparse, p_init), want, err_msg=f"trial {trial}")
+
+
 def test_pyin_rejects_multichannel_and_infeasible_settings():
     with pytest.raises(ValueError, match=r"shape \(2, 100\)"):
         pyin(np.zeros((2, 100), np.float32), fmin=65.0, fmax=500.0, **KW)

@@ -63,6 +63,18 @@ def test_schema_metadata_describes_the_store(store):
     assert (Path(store) / "_config.yaml").is_file()
 
 
+def test_only_scalar_columns_get_dictionaries_and_statistics(store):
+    """Float feature lists are written plain (no dictionary, no min/max): cheaper to write, and
+    no reader filters on them; scalar columns keep both for pushdown."""
+    part = pq.ParquetFile(sorted(Path(store).glob("part-*.parquet"))[0]).metadata.row_group(0)
+    chunks = {part.column(i).path_in_schema.split(".")[0]: part.column(i) for i in range(part.num_columns)}
+    for name in ("mfcc", "mfcc_mean", "shortterm", "shortterm_std"):
+        assert not chunks[name].is_stats_set and not chunks[name].has_dictionary_page, name
+    for name in ("label", "speaker", "duration_s"):
+        assert chunks[name].is_stats_set, name
+    assert chunks["label"].has_dictionary_page
+
+
 def test_stored_features_equal_a_direct_computation(store, corpus):
     t = Store(str(store)).read(["path", "label", "speaker", "sha256", "mfcc_mean", "shortterm", "duration_s"])
     row = 5

@@ -1,4 +1,4 @@
-"""pYIN F0 with `librosa.pyin`'s result, about 11x faster.
+"""pYIN F0 with `librosa.pyin`'s result, about 19x faster (`bench/pitch.py`).
 
 librosa's pYIN spent ~75 % of its time in `librosa.sequence.viterbi`, which scores every one of
 the 2 * n_pitch_bins states (708 for 65-500 Hz) against every other at every frame, ~13 % in a
@@ -7,16 +7,18 @@ dense transition matrix on each call. pYIN's transitions are local: a state is r
 states within `max_transition_rate` of its pitch (82 of the 708 here). So this module
 
 - builds the transition matrix once per parameter set (cached), exactly as librosa does;
-- decodes with a Viterbi that scores only the predecessors whose transition probability is
-  non-zero, and falls back to scoring every state for a target whenever one with a zero
-  transition (log of librosa's epsilon) could tie or win, so the chosen path is librosa's own;
+- decodes with a Viterbi that pushes each state's score only along its non-zero transitions (two
+  runs of 41 neighbours here, in SIMD), and falls back to scoring every state for a target
+  whenever one with a zero transition (log of librosa's epsilon) could tie or win, so the chosen
+  path is librosa's own;
 - runs librosa's per-frame trough/threshold loop compiled (numba): the same formulas, summed in
   another order, so voicing probabilities agree with librosa's to ~1e-15;
 - reuses librosa's YIN frames and parabolic shifts as they are.
 
 `tests/test_pitch.py` checks f0, voicing flag and voicing probability against `librosa.pyin` on
-tones, glides, jumps, noise, silence, one-frame clips and EMO-DB speech. The private librosa helpers used here are
-why pyproject pins librosa's minor version.
+tones, glides, jumps, noise, silence, one-frame clips and EMO-DB speech, and the decoder against
+`librosa.sequence.viterbi` on exact ties and irregular transition matrices. The private librosa
+helpers used here are why pyproject pins librosa's minor version.
 """
 
 from __future__ import annotations
@@ -33,26 +35,31 @@ _check_params = getattr(_lp, "__check_yin_params")
 
 
 def sparse_log_transitions(transition: np.ndarray) -> tuple:
-    """A (states, states) transition matrix [from, to] in the log form `viterbi` takes: (dense log
-    matrix as librosa.sequence.viterbi computes it, CSC pointers and predecessor indices of the
-    non-zero entries, their log weights, the log of a zero entry)."""
+    """A (states, states) transition matrix [from, to] in the log form `viterbi` takes: the dense
+    log matrix as librosa.sequence.viterbi computes it, then the non-zero entries of each row as
+    runs of consecutive targets (row pointers into the runs; each run's first target, length and
+    offset into the log weights; the log weights), and the log of a zero entry."""
     eps = librosa.util.tiny(np.empty(0, dtype=np.float64))  # librosa.sequence.viterbi's epsilon
     log_trans = np.log(transition + eps)
-    cols = [np.flatnonzero(transition[:, j]) for j in range(transition.shape[1])]
-    indptr = np.concatenate([[0], np.cumsum([c.size for c in cols])]).astype(np.int64)
-    indices = np.concatenate(cols).astype(np.int64)
-    weights = np.concatenate([log_trans[c, j] for j, c in enumerate(cols)])
-    return log_trans, indptr, indices, weights, float(np.log(eps))
+    rowptr, runs = [0], []
+    for i in range(transition.shape[0]):
+        nz = np.flatnonzero(transition[i])
+        runs += [(i, run) for run in np.split(nz, np.flatnonzero(np.diff(nz) != 1) + 1)] if nz.size else []
+        rowptr.append(len(runs))
+    lengths = np.array([run.size for _, run in runs], dtype=np.int64)
+    starts = np.array([run[0] for _, run in runs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    weights = np.concatenate([log_trans[i, run] for i, run in runs]) if runs else np.zeros(0)
+    return log_trans, np.array(rowptr, dtype=np.int64), starts, lengths, offsets, weights, float(np.log(eps))
 
 
 def viterbi(prob: np.ndarray, transitions: tuple, p_init: np.ndarray) -> np.ndarray:
     """`librosa.sequence.viterbi(prob, transition, p_init=p_init)` for one channel, scoring only the
     non-zero transitions. prob: (states, frames); transitions: `sparse_log_transitions(transition)`.
     Returns the state sequence (frames,) uint16."""
-    log_trans, indptr, indices, weights, log_zero = transitions
     eps = librosa.util.tiny(prob)
     log_prob = np.ascontiguousarray(np.log(prob + eps).T)  # (frames, states)
-    return _viterbi_local(log_prob, np.log(p_init + eps), log_trans, indptr, indices, weights, log_zero)
+    return _viterbi_local(log_prob, np.log(p_init + eps), *transitions)
 
 
 @functools.lru_cache(maxsize=8)
@@ -128,30 +135,45 @@ def _observations(yin_frames, shifts, sr, thresholds, boltzmann_parameter, beta_
 
 
 @njit(cache=True)
-def _viterbi_local(log_prob, log_p_init, log_trans, indptr, indices, weights, log_zero):  # pragma: no cover
+def _viterbi_local(log_prob, log_p_init, log_trans, rowptr, starts, lengths, offsets, weights, log_zero):  # pragma: no cover
     """librosa.sequence._viterbi's result from the non-zero transitions only.
-    log_prob: (frames, states); log_trans: (states, states), [from, to]. Returns states (frames,)."""
+    log_prob: (frames, states); log_trans: (states, states), [from, to]. Returns states (frames,).
+
+    Each step pushes every source's score along its runs of targets (vectorised: numba emits
+    SIMD compare-and-select for the slice loop), sources in increasing order with a strict `>`,
+    so a tie keeps the lowest source, as np.argmax does. Where a zero transition (log_zero) could
+    tie or beat a target's best, that target is scored against every state, as librosa does."""
     n_steps, n_states = log_prob.shape
     value = np.empty((n_steps, n_states))
     ptr = np.zeros((n_steps, n_states), dtype=np.uint16)
+    best = np.empty(n_states)
+    arg = np.empty(n_states, dtype=np.int64)
     value[0] = log_prob[0] + log_p_init
     for t in range(1, n_steps):
         prev = value[t - 1]
+        best[:] = -np.inf
+        arg[:] = 0
+        for i in range(n_states):
+            p = prev[i]
+            for r in range(rowptr[i], rowptr[i + 1]):
+                s, n, o = starts[r], lengths[r], offsets[r]
+                b_run, a_run, w_run = best[s : s + n], arg[s : s + n], weights[o : o + n]  # slices vectorise, indices do not
+                for k in range(n):
+                    v, b, a = p + w_run[k], b_run[k], a_run[k]
+                    c = v > b
+                    b_run[k] = v if c else b
+                    a_run[k] = i if c else a
         top = prev.max()
         for j in range(n_states):
-            best, arg = -np.inf, 0
-            for k in range(indptr[j], indptr[j + 1]):  # increasing predecessor index: first max wins, as np.argmax
-                v = prev[indices[k]] + weights[k]
-                if v > best:
-                    best, arg = v, indices[k]
-            if top + log_zero >= best:  # a zero-probability predecessor could tie or win: score them all
-                best, arg = -np.inf, 0
+            b, a = best[j], arg[j]
+            if top + log_zero >= b:  # a zero-probability predecessor could tie or win: score them all
+                b, a = -np.inf, 0
                 for i in range(n_states):
                     v = prev[i] + log_trans[i, j]
-                    if v > best:
-                        best, arg = v, i
-            ptr[t, j] = arg
-            value[t, j] = log_prob[t, j] + best
+                    if v > b:
+                        b, a = v, i
+            ptr[t, j] = a
+            value[t, j] = log_prob[t, j] + b
     state = np.zeros(n_steps, dtype=np.uint16)
     state[-1] = np.argmax(value[-1])
     for t in range(n_steps - 2, -1, -1):
