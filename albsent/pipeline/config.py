@@ -34,9 +34,10 @@ class ExtractConfig:
     label_map: dict[str, str] = field(default_factory=dict)  # e.g. {happiness: positive, anger: negative}
     unlabeled: bool = False  # a manifest without a label column
     allowed_roots: list[str] = field(default_factory=list)  # besides the manifest's folder
-    # clips per map_batches call; each call writes one Parquet part. 64 two-second clips are ~1.5 s of
-    # MFCC + short-term work per block, so Ray's per-block cost stays small (16 measured slower).
-    batch_size: int = 64
+    # clips per map_batches call; each call writes one Parquet part. 128 two-second clips are ~1.8 s of
+    # MFCC + short-term work per block, so Ray's per-block cost stays small: bench/extract_overhead.py
+    # measured the extraction threads at 0.93 cores each with 128 or 256, 0.91-0.92 with 64, 0.89 with 16.
+    batch_size: int = 128
     num_cpus_per_task: float = 1.0
     # How blocks run. "actors": a pool of long-lived workers, each warms up once (imports, model)
     # and keeps a queue of blocks, so no CPU idles between blocks. "tasks": stateless tasks, one
