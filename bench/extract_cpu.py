@@ -19,11 +19,14 @@
 
     .venv/bin/python bench/extract_cpu.py [--clips 10000] [--seconds 2.0] [--memory-sizes 1000,10000]
 
-A run has a fixed cost (start the local cluster and the workers, import and warm up, stop:
-~11 s on 2 vCPUs, of which Ray's start ~2.4 s, the actor pool's start ~1.9 s and Ray's stop ~1.4 s,
-against ~3 s of imports and warm-up in the plain process), so the end-to-end ratio approaches the
-steady-state one only on a corpus that takes minutes; the default (10,000 two-second clips, 5.6 h of
-audio) takes about 4 min in the plain loop (2026-11-23).
+A run has a fixed cost: ~12 s on 2 vCPUs (2026-11-23), against ~3.7 s of imports and warm-up in the
+plain process. Of it: `ray.init` ~2.8 s (1.1 s waiting for the API server Ray always starts, 1.0 s for
+the raylet to register), the actor pool's start with the workers' imports and first-call warm-up
+~4.5 s (the imports and warm-up, ~3.4 s, the plain process pays too), `ray.shutdown` ~1.4 s (1.1 s
+waiting for Ray's processes to exit). So the end-to-end ratio approaches the steady-state one only on
+a corpus that takes minutes: the default (10,000 two-second clips, 5.6 h of audio) takes ~2.5 min in
+the plain loop. With the README's figures (fixed cost 12.2 s, steady state 1.89x), end to end would
+reach 1.8x at ~27,000 clips (15 h of audio).
 """
 
 from __future__ import annotations
