@@ -13,7 +13,7 @@
      warm-up excluded: the most any parallel runner can get here.
    - `librosa_loop`: the plain loop with F0 from `librosa.pyin` instead of albsent's equal but
      faster decoder (`albsent.features.pitch`), i.e. what the loop cost before albsent had it;
-     run on the first `--librosa-clips` files (it is ~7x slower), compared as x real time.
+     run on the first `--librosa-clips` files (it is ~11x slower), compared as x real time.
 2. Memory: peak RSS of the driver and of the Ray workers for a 1,000- and a 10,000-clip corpus
    (MFCC only, short clips, to keep the run short); the driver must stay flat as the corpus grows.
 
@@ -57,7 +57,7 @@ from albsent.runtime import keep_freed_memory  # noqa: E402
 
 
 def use_librosa_pyin() -> None:
-    """For the librosa_loop baseline only: F0 from librosa.pyin (same values, ~10x slower)."""
+    """For the librosa_loop baseline only: F0 from librosa.pyin (same values, ~19x slower)."""
     import librosa
 
     from albsent.features import pitch

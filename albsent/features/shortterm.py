@@ -94,7 +94,7 @@ class ShortTermExtractor(FrameExtractor):
         chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0)  # (12, T)
         feats += list(chroma) + [chroma.std(axis=0)]
         if c.f0:
-            from albsent.features.pitch import pyin  # librosa.pyin's result, ~10x faster
+            from albsent.features.pitch import pyin  # librosa.pyin's result, ~19x faster (bench/pitch.py)
 
             f0, _, prob = pyin(
                 y, fmin=c.f0_fmin_hz, fmax=c.f0_fmax_hz, sr=sr, frame_length=max(1024, n_fft), hop_length=hop, center=True
