@@ -1,23 +1,14 @@
-"""A real multi-node Ray cluster on this machine: `ray start --head` plus worker nodes joining
-it (`ray start --address ...`, each with its own resources, ports and --temp-dir), jobs sent
-with `ray job submit`, and a worker node killed while a job runs.
-
-Every node is a `ray start --block` process of ours; teardown freezes and kills exactly that
-process tree (never `ray stop`, which would take other people's clusters down too) and removes
-the temp dirs. `ray.cluster_utils.Cluster` is not used: it writes /tmp/ray/ray_current_cluster,
-which would make anyone's plain `ray.init()` on this host join our test cluster.
-"""
+"""A real multi-node Ray cluster on this machine (`albsent.testing.cluster.LocalCluster`: a
+`ray start --head` plus worker nodes joining it, each a process of ours that teardown kills,
+never `ray stop`), jobs sent with `ray job submit`, and a worker node killed while a job runs."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,90 +17,17 @@ import pytest
 
 from albsent.audio.manifest import plan_inputs
 from albsent.store import Store
+from albsent.testing.cluster import BIN, LocalCluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent  # the venv: nodes, and so job drivers and workers, use its python
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LocalCluster:
-    """Head + workers as `ray start --block` subprocesses with separate temp dirs and free ports."""
+class JobCluster(LocalCluster):
+    """Fast node-failure detection (for the node-kill test), and `ray job submit` from the repo root."""
 
     def __init__(self):
-        self.root = Path(tempfile.mkdtemp(prefix="alc-", dir="/tmp"))  # short: socket paths < 107 chars
-        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
-                        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                        RAY_health_check_period_ms="1000", RAY_health_check_failure_threshold="3")
-        self.env.pop("RAY_ADDRESS", None)
-        self.nodes: dict[str, subprocess.Popen] = {}
-        self.gcs_port, self.dash_port = free_port(), free_port()
-        self.dashboard = f"http://127.0.0.1:{self.dash_port}"
-
-    def _start(self, name: str, args: list[str], num_cpus: int, resources: dict) -> None:
-        ports = []
-        for flag in ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc",
-                     "metrics-export", "runtime-env-agent"):
-            ports += [f"--{flag}-port", str(free_port())]
-        cmd = [str(BIN / "ray"), "start", "--block", *args, "--node-ip-address", "127.0.0.1",
-               "--temp-dir", str(self.root / name), "--num-cpus", str(num_cpus), "--num-gpus", "0",
-               "--resources", json.dumps(resources), "--object-store-memory", str(200 * 2**20),
-               "--disable-usage-stats", *ports]
-        log = open(self.root / f"{name}.log", "w")
-        self.nodes[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def start_head(self, num_cpus: int = 1, resources: dict | None = None) -> None:
-        self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
-                             "--dashboard-port", str(self.dash_port), "--ray-client-server-port", str(free_port())],
-                    num_cpus, resources or {})
-
-    def add_worker(self, name: str, num_cpus: int = 1, resources: dict | None = None) -> None:
-        self._start(name, ["--address", f"127.0.0.1:{self.gcs_port}"], num_cpus, resources or {})
-
-    def alive_nodes(self) -> list:
-        from ray.util.state import list_nodes
-
-        try:
-            return [n for n in list_nodes(address=self.dashboard, timeout=10) if n.state == "ALIVE"]
-        except Exception:  # dashboard not up yet
-            return []
-
-    def wait_nodes(self, n: int, timeout_s: float = 90) -> list:
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            for name, proc in self.nodes.items():
-                assert proc.poll() is None, f"ray start for {name} exited: {(self.root / f'{name}.log').read_text()[-2000:]}"
-            nodes = self.alive_nodes()
-            if len(nodes) >= n:
-                return nodes
-            time.sleep(1)
-        raise TimeoutError(f"{n} nodes not alive after {timeout_s}s")
-
-    def kill(self, name: str) -> None:
-        """Hard crash of one node: freeze its whole process tree (no new spawns), then SIGKILL it."""
-        import psutil
-
-        proc = self.nodes.pop(name)
-        try:
-            tree = {psutil.Process(proc.pid)}
-        except psutil.NoSuchProcess:
-            return
-        for _ in range(5):  # re-collect until no new children appear
-            new = {c for p in tree for c in _children(p)} - tree
-            for p in new | tree:
-                _signal(p, signal.SIGSTOP)
-            if not new:
-                break
-            tree |= new
-        for p in tree:
-            _signal(p, signal.SIGKILL)
-        psutil.wait_procs(list(tree), timeout=10)
-        proc.wait(timeout=10)
+        super().__init__(env={"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"})
 
     def submit(self, *entrypoint: str, timeout_s: float = 240, wait: bool = True, submission_id: str | None = None):
         cmd = [str(BIN / "ray"), "job", "submit", "--address", self.dashboard, "--working-dir", ".",
@@ -118,29 +36,6 @@ class LocalCluster:
         if not wait:
             return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout_s)
-
-    def shutdown(self) -> None:
-        for name in [n for n in self.nodes if n != "head"] + (["head"] if "head" in self.nodes else []):
-            self.kill(name)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _children(p):
-    import psutil
-
-    try:
-        return p.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _signal(p, sig) -> None:
-    import psutil
-
-    try:
-        p.send_signal(sig)
-    except psutil.NoSuchProcess:
-        pass
 
 
 def job_result(output: str) -> dict:
@@ -169,7 +64,7 @@ def cluster():
     """Head (1 CPU, no `cpu_node`) + two CPU workers (1 CPU and `cpu_node` each)."""
     if not (BIN / "ray").is_file():
         pytest.skip(f"no `ray` command next to {sys.executable}")
-    c = LocalCluster()
+    c = JobCluster()
     try:
         c.start_head(num_cpus=1, resources={"head_node": 1})
         c.wait_nodes(1)
