@@ -10,10 +10,10 @@
    - The plain loop also runs as a fresh process (`--plain MANIFEST`), timed from start to exit
      like the albsent command, so both pay their imports and warm-up.
    - Order: plain, then `--repeats` times: albsent (own cluster), albsent (running cluster),
-     the ideal below, plain. Each albsent run is compared with the plain runs before and after it, interpolated
-     to its midpoint, so a steady drift of the machine's speed cancels out; the figures are
-     medians over repeats, `runs` has each repeat. This VM's speed moves by 5-20 % between
-     minutes (`plain_spread_pct`), so one repeat can be off by ~0.1x: use `--repeats 3`.
+     the ideal below, plain. Each albsent run is compared with the plain runs before and after
+     it, interpolated to its midpoint, so a steady drift of the machine's speed cancels out; the
+     figures are medians over repeats, `runs` has each repeat. This VM's speed moves by 5-20 %
+     between minutes (`plain_spread_pct`), so one repeat can be off by ~0.1x: use `--repeats 3`.
    - `speedup_vs_loop_only` is stricter: the loop's own time, imports and warm-up excluded,
      against albsent's whole process.
    - `ideal_speedup`: the plain loop in one process per core, each on its share of the files,
@@ -188,7 +188,7 @@ def timed_plain(manifest: Path) -> dict:
     return {**res, "mid": (start + time.perf_counter()) / 2}
 
 
-def on_running_cluster(args, env: dict, manifest: Path, out: Path, tiny: Path, ray_tmp: str) -> tuple[dict, dict]:
+def on_running_cluster(args, env: dict, manifest: Path, tiny: Path, out: Path, ray_tmp: str) -> tuple[dict, dict]:
     """The same command joining a cluster that is already up (`--address`), as jobs on a real
     cluster do: one `ray start --head` node with the same CPUs, its workers' environment as
     cluster/runtime_env.yaml sets it. The 4-clip run goes first: it gives the fixed cost on a
@@ -199,8 +199,8 @@ def on_running_cluster(args, env: dict, manifest: Path, out: Path, tiny: Path, r
         cluster.start_head(num_cpus=args.cpus)
         cluster.wait_nodes(1)
         extra = ["--address", cluster.address, "--set", f"batch_size={args.batch_size}"]
-        fixed = timed_extract(albsent_cmd(tiny, out.with_name(out.name + "_tiny"), ray_tmp, extra), env, 4)
-        run_ = timed_extract(albsent_cmd(manifest, out, ray_tmp, extra), env, args.clips)
+        fixed = timed_extract(albsent_cmd(tiny, out / "tiny_store", ray_tmp, extra), env, 4)
+        run_ = timed_extract(albsent_cmd(manifest, out / "store", ray_tmp, extra), env, args.clips)
     finally:
         cluster.shutdown()
     return run_, fixed
@@ -227,18 +227,15 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
     config = ExtractConfig()
     local = ["--set", f"batch_size={args.batch_size}", "--set", f"ray.num_cpus={args.cpus}"]
     plains, timed = [timed_plain(manifest)], []
-    for r in range(args.repeats):  # plain, then per repeat: albsent (own cluster), albsent (running cluster), plain
-        out = work / f"store{r}"  # a fresh store each time: a rerun on the same store would resume (no work)
-        run_ = timed_extract(albsent_cmd(manifest, out, ray_tmp, local), env, args.clips)
+    for r in range(args.repeats):  # plain, then per repeat: albsent (own cluster), albsent (running cluster), ideal, plain
+        out = work / f"repeat{r}"  # fresh stores each time: a rerun on the same store would resume (no work)
+        run_ = timed_extract(albsent_cmd(manifest, out / "store", ray_tmp, local), env, args.clips)
         # The fixed cost of one run (start the local cluster, start and warm up workers, stop):
         # the same command on a 4-clip corpus. Steady-state throughput excludes it.
-        fixed = timed_extract(albsent_cmd(tiny, work / f"tiny_store{r}", ray_tmp, local), env, 4)
-        joined = None if args.skip_cluster else on_running_cluster(args, env, manifest, work / f"joined{r}", tiny, ray_tmp)
+        fixed = timed_extract(albsent_cmd(tiny, out / "tiny_store", ray_tmp, local), env, 4)
+        joined = None if args.skip_cluster else on_running_cluster(args, env, manifest, tiny, out / "joined", ray_tmp)
         ideal = None if args.skip_ideal else timed_ideal(manifest, args.cpus)
-        for d in work.glob(f"*store{r}*"):
-            shutil.rmtree(d, ignore_errors=True)
-        shutil.rmtree(work / f"joined{r}", ignore_errors=True)
-        shutil.rmtree(work / f"joined{r}_tiny", ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
         plains.append(timed_plain(manifest))
         timed.append((run_, fixed, joined, ideal))
     runs = []
@@ -257,6 +254,10 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
             row["of_ideal"] = row["speedup"] / row["ideal_speedup"]
         runs.append({k: round(v, 2) for k, v in row.items()})
     mid = {k: median([r[k] for r in runs]) for k in runs[0]}  # per measure, the median over repeats
+
+    def med(key: str, digits: int):  # None for a measure that was skipped
+        return round(mid[key], digits) if key in mid else None
+
     audio_s = plains[0]["audio_s"]
     plain_wall = median([p["process_wall_s"] for p in plains])
     loop_wall = median([p["wall_s"] for p in plains])
@@ -275,12 +276,11 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
         "speedup_vs_loop_only": round(mid["speedup_vs_loop_only"], 2),
         "fixed_cost_s": round(mid["fixed_cost_s"], 1),
         "steady_state_speedup": round(mid["steady_state_speedup"], 2),
-        "ideal_speedup": round(mid["ideal_speedup"], 2) if "ideal_speedup" in mid else None,
-        "of_ideal": round(mid["of_ideal"], 2) if "of_ideal" in mid else None,
+        "ideal_speedup": med("ideal_speedup", 2), "of_ideal": med("of_ideal", 2),
         # `albsent extract --address` joining a cluster that was already running (`ray start --head`)
-        "running_cluster_wall_s": round(mid["running_cluster_wall_s"], 1) if "running_cluster_wall_s" in mid else None,
-        "running_cluster_speedup": round(mid["running_cluster_speedup"], 2) if "running_cluster_speedup" in mid else None,
-        "running_cluster_fixed_cost_s": round(mid["running_cluster_fixed_cost_s"], 1) if "running_cluster_fixed_cost_s" in mid else None,
+        "running_cluster_wall_s": med("running_cluster_wall_s", 1),
+        "running_cluster_speedup": med("running_cluster_speedup", 2),
+        "running_cluster_fixed_cost_s": med("running_cluster_fixed_cost_s", 1),
         # the same loop with librosa.pyin (on the first --librosa-clips files): what albsent's faster F0 decoder buys
         "librosa_loop_x_realtime": round(ref["audio_s"] / ref["wall_s"], 1) if ref else None,
         "plain_vs_librosa_loop": round((ref["wall_s"] / ref["audio_s"]) / (loop_wall / audio_s), 2) if ref else None,
