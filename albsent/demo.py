@@ -73,12 +73,12 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
     if input_manifest is None:
         log.info("synthesising the SYNTHETIC Albanian demo corpus (eSpeak NG) into %s", out / "corpus")
         input_manifest = str(synthesize_corpus(out / "corpus"))
-    config = build(ExtractConfig, {"audio": {"segment_s": 1.5}, "ray": {"address": address}})
+    config = build(ExtractConfig, {"features": DEMO_FEATURES, "audio": {"segment_s": 1.5}, "ray": {"address": address}})
     result: dict = {"manifest": input_manifest, "store": str(out / "store")}
     with ray_session(address):
         result["extract"] = extract(input_manifest, str(out / "store"), config, progress=progress)
         result["stats"] = corpus_stats(str(out / "store"), str(out / "stats"))
-    result["runs"] = train_demo_runs(str(out / "store"), out / "runs")
+        result["runs"] = train_demo_runs(str(out / "store"), out / "runs")
     from albsent.report.tables import compare_runs
 
     result["table"] = compare_runs(list(result["runs"].values()))
@@ -86,7 +86,11 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
     return result
 
 
-# (features, model, overrides): the plain baseline and the paper's MLP(128) with class weights.
+# MFCC, the short-term set and openSMILE's eGeMAPS / ComParE functionals (research-only licence):
+# the groups the automatic selection chooses from (README, "Accuracy").
+DEMO_FEATURES = ["mfcc", "shortterm", "egemaps", "compare"]
+# (features, model, overrides): the plain baseline and the paper's MLP(128) with class weights;
+# "auto" is `albsent train` without model flags (nested speaker-independent selection).
 DEMO_RUNS = {
     "baseline_logreg_mfcc": ("mfcc", "sklearn_logreg", {}),
     "mlp128_mfcc+shortterm_cw": ("mfcc+shortterm", "mlp", {"class_weighted": True, "epochs": 30}),
@@ -94,10 +98,13 @@ DEMO_RUNS = {
 
 
 def train_demo_runs(store: str, runs_dir: Path) -> dict[str, Path]:
-    """Grouped (speaker-independent when speakers exist) K-fold for each DEMO_RUNS entry."""
+    """Grouped (speaker-independent when speakers exist) K-fold for each DEMO_RUNS entry, then
+    the automatic selection on the same number of outer folds (Ray tasks on the demo's cluster)."""
     import pandas as pd
 
+    from albsent.sweep.auto import run_auto_on_ray
     from albsent.train import train_and_evaluate
+    from albsent.train.select import AutoConfig
 
     groups = pd.read_parquet(store, columns=["speaker", "utterance_id"])
     n_speakers = groups["speaker"].nunique()
@@ -107,4 +114,7 @@ def train_demo_runs(store: str, runs_dir: Path) -> dict[str, Path]:
         log.info("training %s (%d-fold cross-validation)", name, folds)
         train_and_evaluate(store, features, model, runs_dir / name, split={"folds": folds}, seed=0, **overrides)
         out[name] = runs_dir / name
+    log.info("training auto (nested %d-fold selection)", folds)
+    run_auto_on_ray(AutoConfig(store=store, folds=folds, inner_folds=max(2, folds - 1)), runs_dir / "auto")
+    out["auto"] = runs_dir / "auto"
     return out

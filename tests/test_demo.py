@@ -56,8 +56,9 @@ def test_demo_runs_end_to_end(ray_local, tmp_path):
     assert result["extract"].stored == 72 and result["extract"].quarantined == 0
     assert (tmp_path / "demo" / "stats" / "stats.md").is_file()
     assert result["stats"]["heterogeneity"]["segmented_utterances"] > 0
-    assert set(result["runs"]) == {"baseline_logreg_mfcc", "mlp128_mfcc+shortterm_cw"}
+    assert set(result["runs"]) == {"baseline_logreg_mfcc", "mlp128_mfcc+shortterm_cw", "auto"}
     for run in result["runs"].values():
         assert (run / "metrics.json").is_file() and (run / "confusion_matrix.png").is_file()
     assert "baseline_logreg_mfcc" in result["table"] and "by speaker" in result["table"]
-    assert (tmp_path / "demo" / "report.md").read_text().count("\n|") >= 3
+    assert (result["runs"]["auto"] / "ensemble.json").is_file() and "| auto |" in result["table"]
+    assert (tmp_path / "demo" / "report.md").read_text().count("\n|") >= 4

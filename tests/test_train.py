@@ -15,7 +15,8 @@ from albsent.dataset.spec import assemble, resolve
 from albsent.errors import ConfigError, StoreError
 from albsent.train import TrainConfig, cross_validate, fit, load_bundle
 from albsent.train.checkpoint import bundle_model
-from albsent.train.loop import Normalizer, predict_proba, stride_frames
+from albsent.dataset.normalize import Normalizer
+from albsent.train.loop import predict_proba, stride_frames
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -13,7 +13,12 @@ def add_parser(sub) -> None:
                                    "A --folds run averages its fold models. A file that cannot be used gets an error "
                                    "line and the rest continue; the exit status is 1 if any file failed.")
     p.add_argument("run", metavar="RUN", help="folder written by `albsent train --out`")
-    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR", help="audio files or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", metavar="AUDIO_OR_DIR",
+                   help="audio files, folders (searched recursively), or a manifest CSV (path[,speaker])")
+    p.add_argument("--speaker", metavar="NAME",
+                   help="all inputs are one speaker: a model trained with per-speaker normalisation z-scores "
+                        "them with their own statistics (a manifest's speaker column does this per speaker). "
+                        "Without a speaker, such a model uses the training corpus' statistics (less accurate)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--segments", nargs="?", const=2.0, type=float, metavar="SECONDS",
                    help="also print a per-window timeline (windows of the store's segment length, or SECONDS "
@@ -28,7 +33,7 @@ def run(args) -> int:
 
     predictor = Predictor(args.run)
     failed = 0
-    for pred in predictor.predict(args.inputs, args.segments):
+    for pred in predictor.predict(args.inputs, args.segments, args.speaker):
         if pred.error:
             failed += 1
             print(f"albsent predict: error: {pred.error}", file=sys.stderr)

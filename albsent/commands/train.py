@@ -1,13 +1,24 @@
-"""`albsent train --store STORE --features SPEC --model NAME --out RUN`."""
+"""`albsent train --store STORE --out RUN` (automatic recipe selection by nested speaker-independent
+CV), or `albsent train --store STORE --features SPEC --model NAME --out RUN` (one recipe)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from albsent.cli import common_config_args
+from albsent.cli import common_config_args, ray_args
 
-SPEC_HELP = """feature SPEC (what the model reads):
+SPEC_HELP = """Without --model, --features or --config, or with --auto: automatic selection. Nested
+cross-validation over speakers: for each outer fold, every candidate recipe (each feature group
+the store has and fusions of them, x global or per-speaker z-score, x logistic regression /
+RBF SVM and their C) is scored by inner CV on that fold's training speakers only; a greedy
+ensemble of the best recipes is refitted and scored on the fold's test speakers. The final model
+(RUN/ensemble.json) is chosen the same way on all speakers. Runs on Ray (--address joins a
+cluster). RUN holds metrics.json (pooled and per fold), selection.csv (every candidate's inner
+score per fold), recipes.json, predictions.csv. Extract with --features mfcc,shortterm,egemaps,compare
+for the best results (egemaps/compare: openSMILE, research and non-commercial licence).
+
+feature SPEC (what the model reads):
   mfcc | shortterm          pooled NAME_mean + NAME_std (mfcc.mean / mfcc.std: one of them)
   mfcc+shortterm            pooled parts concatenated
   mfcc:seq, mfcc+shortterm:seq
@@ -17,6 +28,10 @@ SPEC_HELP = """feature SPEC (what the model reads):
   ssl:ALIAS:all             all layers, mixed by a learned softmax-weighted layer sum
   ssl:ALIAS:seq:9           frame sequence of layer 9 (column ssl_ALIAS_l9)
   mfcc+ssl:ALIAS:12         pooled parts may mix extractors
+  egemaps.func              openSMILE functionals (also compare.func)
+  mfcc.rich, mfcc.mean,std,p50
+                            statistics over frames: mean, std, func, pNN, range, slope, skew,
+                            kurt, vmean, vstd (voiced frames), rich (all of them)
 
 models: {models}
 
@@ -54,7 +69,14 @@ def add_parser(sub) -> None:
     p.add_argument("--class-weighted", action="store_true", default=None, help="class-weighted cross-entropy")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--speaker-norm", action="store_true", default=None,
+                   help="z-score each speaker's rows with that speaker's own statistics (no labels needed)")
+    p.add_argument("--auto", action="store_true", help="automatic recipe selection (the default without --model/--features/--config)")
+    p.add_argument("--inner-folds", type=int, metavar="K", help="--auto: inner folds per outer fold (default 5)")
+    p.add_argument("--ensemble-size", type=int, metavar="N", help="--auto: at most N ensemble picks (1: single best recipe)")
+    p.add_argument("--overwrite", action="store_true", help="--auto: replace a run already in --out")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
+    ray_args(p)
     common_config_args(p)
     p.set_defaults(func=run)
 
@@ -66,6 +88,8 @@ def flags_to_config(args) -> dict:
             extra[key] = getattr(args, key)
     if args.class_weighted:
         extra["class_weighted"] = True
+    if args.speaker_norm:
+        extra["speaker_norm"] = True
     split: dict = {}
     if args.split == "column":
         split["from_column"] = True
@@ -78,7 +102,52 @@ def flags_to_config(args) -> dict:
     return extra
 
 
+def auto_flags(args) -> dict:
+    extra: dict = {}
+    for key in ("store", "seed", "inner_folds", "ensemble_size"):
+        if getattr(args, key) is not None:
+            extra[key] = getattr(args, key)
+    if args.folds is not None:
+        extra["folds"] = args.folds
+    if args.split in ("speaker", "utterance"):
+        extra["group_by"] = args.split
+    return extra
+
+
+def run_auto(args) -> int:
+    import shutil
+    from pathlib import Path
+
+    from albsent.config import load
+    from albsent.errors import ConfigError
+    from albsent.report.tables import format_metrics
+    from albsent.sweep.auto import run_auto_on_ray
+    from albsent.train.select import AutoConfig
+
+    for flag in ("epochs", "class_weighted", "speaker_norm"):
+        if getattr(args, flag):
+            raise ConfigError(f"--{flag.replace('_', '-')} sets one recipe; --auto searches recipes (use --model for one)")
+    if args.split == "column":
+        raise ConfigError("--split column gives one fixed split; --auto needs grouped folds (--split speaker or utterance)")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise ConfigError(f"{out} already holds files; choose another --out or pass --overwrite to replace them")
+        shutil.rmtree(out)
+    config = load(AutoConfig, args.config, args.sets, auto_flags(args))
+    metrics = run_auto_on_ray(config, out, address=args.address)
+    if args.json:
+        print(json.dumps(metrics, indent=1, default=float))
+    else:
+        print(format_metrics(metrics, f"auto ({metrics['candidates']} candidate recipes) -> {args.out}"))
+        final = metrics["selection"]["all"]["members"]
+        print("final model: " + "; ".join(f"{m['recipe']} (weight {m['weight']:.2f})" for m in final))
+    return 0
+
+
 def run(args) -> int:
+    if args.auto or (args.model is None and args.features is None and args.config is None):
+        return run_auto(args)
     from albsent.config import load
     from albsent.train import TrainConfig, run_training
     from albsent.report.tables import format_metrics

@@ -36,9 +36,15 @@ class Data:
     ids: np.ndarray
     sha256: np.ndarray
     splits: np.ndarray
-    columns: dict[str, dict] = field(default_factory=dict)  # resolved column shapes/dtypes
+    columns: dict[str, dict] = field(default_factory=dict)  # resolved column shapes/dtypes (+ voicing flags)
     store_uri: str = ""
     store_meta: dict = field(default_factory=dict)
+    speakers: np.ndarray | None = None  # (rows,) the speaker column as stored (None or "" where unknown)
+
+    @property
+    def has_speakers(self) -> bool:
+        """Every row has a speaker (speaker normalisation and speaker-independent splits need it)."""
+        return self.speakers is not None and all(s is not None and s == s and str(s).strip() != "" for s in self.speakers)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,16 +53,11 @@ class Data:
     def label_names(self) -> list[str]:
         return sorted(set(self.labels.tolist()))
 
-    def subset(self, idx: np.ndarray) -> "Data":
-        X = [self.X[i] for i in idx] if isinstance(self.X, list) else self.X[idx]
-        pick = lambda a: a[idx]  # noqa: E731
-        return Data(self.spec, X, pick(self.labels), pick(self.groups), self.group_by, pick(self.utterance_ids),
-                    pick(self.ids), pick(self.sha256), pick(self.splits), self.columns, self.store_uri, self.store_meta)
 
-
-def _column(table, name: str, kind: str) -> list:
+def _column(table, name: str, info: dict) -> list:
+    """Per-row arrays of one column: (frames, dim) for a sequence column, else the pooled shape."""
     col = table[name]
-    return to_sequences(col) if kind == "sequence" else list(to_matrix(col))
+    return to_sequences(col) if info["shape"][0] is None else list(to_matrix(col))
 
 
 def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto") -> Data:
@@ -68,7 +69,7 @@ def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto") -
     store = Store(store_uri)
     meta = store.meta
     schema = store.schema
-    columns = resolve(spec, column_info(schema), store.uri)
+    columns = resolve(spec, column_info(schema, meta), store.uri)  # shapes, dtypes, voicing flags
     table = store.read([c for c in ID_COLUMNS if c in schema.names] + spec.columns)
     labels = np.array(table["label"].to_pylist(), dtype=object)
     keep = np.array([v is not None and v == v and v != "" for v in labels])
@@ -79,8 +80,9 @@ def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto") -
         table = table.filter(keep)
         labels = labels[keep]
     text = lambda c: np.array(table[c].to_pylist() if c in table.column_names else [None] * table.num_rows, dtype=object)  # noqa: E731
-    X = assemble(spec, {c: _column(table, c, spec.kind) for c in spec.columns}, columns)
+    # pooled statistics of a frame sequence (mfcc.rich, ...) are computed here, as predict does
+    X = assemble(spec, {c: _column(table, c, columns[c]) for c in spec.columns}, columns)
     groups, by = make_groups(text("speaker"), text("utterance_id"), text("sha256"), group_by)
     log.info("%s: %d rows, spec %s (%s), %d %s groups", store.uri, len(labels), spec.text, spec.kind, len(set(groups)), by)
     return Data(spec, X, labels.astype(object), groups, by, text("utterance_id"), text("id"), text("sha256"),
-                text("split"), columns, store.uri, meta)
+                text("split"), columns, store.uri, meta, text("speaker"))

@@ -2,7 +2,10 @@
 
 An extractor maps a batch of mono float32 waveforms at the store's sample rate to,
 per clip, a dict of named arrays (its columns). Frame-based extractors store the
-sequence `name: (frames, dim)` and pooled statistics `name_mean`, `name_std: (dim,)`.
+sequence `name: (frames, dim)` and pooled statistics `name_mean`, `name_std: (dim,)`
+(albsent.features.pooling.pool, the same code that pools other statistics at load time).
+An extractor with a per-frame voicing flag names it in `voicing_feature` (feature name,
+threshold: voiced where value > threshold); the store metadata records it as `voicing`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from albsent.config import to_dict
+from albsent.features.pooling import pool
 from albsent.registry import lookup
 
 EXTRACTORS: dict[str, type["Extractor"]] = {}
@@ -52,6 +56,9 @@ class Extractor:
     # True for extractors that load a model: the pipeline then runs blocks on an actor pool
     # (model loaded once per actor) instead of stateless tasks.
     needs_actor: ClassVar[bool] = False
+    # (feature name, threshold): the sequence feature whose value > threshold marks a voiced
+    # frame, for voiced-only pooling (vmean, vstd). None: no voicing flag.
+    voicing_feature: ClassVar[tuple[str, float] | None] = None
 
     def resources(self) -> dict:
         """Ray resources one actor needs for this extractor, e.g. {"num_gpus": 1}."""
@@ -98,23 +105,43 @@ class FrameExtractor(Extractor):
         return cols
 
     def metadata(self) -> dict:
-        return {
+        names = self.feature_names()
+        meta = {
             **super().metadata(),
-            "feature_names": self.feature_names(),
+            "feature_names": names,
             "frame_shift_s": self.hop_length / self.sample_rate_hz,
             "frames": "1 + samples // hop_length",
             "hop_length": self.hop_length,
         }
+        flag = voicing_flag(type(self), names)
+        if flag is not None:
+            meta["voicing"] = flag
+        return meta
+
+    def pooled(self, f: np.ndarray) -> dict[str, np.ndarray]:
+        """The stored columns of one clip's frames f: (frames, dim) float32: mean, std (and the sequence)."""
+        row = {f"{self.name}_{k}": v for k, v in pool(f, ("mean", "std")).items()}
+        if self.store_sequences:
+            row[self.name] = self.sequence(f)
+        return row
+
+    def sequence(self, f: np.ndarray) -> np.ndarray:
+        """The stored frame sequence of frames f: (frames, dim) float32."""
+        return f.astype(self.sequence_dtype)
 
     def extract(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        out = []
-        for wave in waves:
-            f = self.frames(wave)
-            row = {f"{self.name}_mean": f.mean(0).astype(np.float32), f"{self.name}_std": f.std(0).astype(np.float32)}
-            if self.store_sequences:
-                row[self.name] = f.astype(self.sequence_dtype)
-            out.append(row)
-        return out
+        return [self.pooled(self.frames(wave)) for wave in waves]
+
+
+def voicing_flag(cls: type[Extractor], feature_names: list[str]) -> dict | None:
+    """{"feature", "index", "threshold"} of `cls.voicing_feature` among the sequence's feature
+    names (first match: the base feature, not its deltas), or None."""
+    if cls.voicing_feature is None:
+        return None
+    feature, threshold = cls.voicing_feature
+    if feature not in feature_names:
+        return None
+    return {"feature": feature, "index": feature_names.index(feature), "threshold": float(threshold)}
 
 
 def add_deltas(feats: np.ndarray, order: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 spread, entropy, flux, rolloff, flatness, 12 chroma + chroma std, plus F0 and voicing
 probability (pYIN). librosa computes what it has; energy entropy, spectral entropy and
 flux follow pyAudioAnalysis' definitions. All features share MFCC's framing
-(frames = 1 + samples // hop), so sequences of both can be concatenated."""
+(frames = 1 + samples // hop), so sequences of both can be concatenated. With f0 on, a frame
+is voiced where voicing_prob > 0.5 (metadata `voicing`; spec stats vmean, vstd)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def spectral_flux(mag: np.ndarray) -> np.ndarray:
 class ShortTermExtractor(FrameExtractor):
     name = "shortterm"
     config_cls = ShortTermConfig
+    voicing_feature = ("voicing_prob", 0.5)  # pYIN's voicing probability; present when f0 is on
 
     def feature_names(self) -> list[str]:
         base = BASE_NAMES + (F0_NAMES if self.config.f0 else [])

@@ -10,6 +10,7 @@ from albsent.audio.preprocess import AudioConfig
 from albsent.config import require, stable_hash, to_dict
 from albsent.features.base import get_extractor
 from albsent.features.mfcc import MfccConfig
+from albsent.features.opensmile_sets import CompareConfig, EgemapsConfig
 from albsent.features.shortterm import ShortTermConfig
 from albsent.features.ssl import SslConfig
 
@@ -28,6 +29,9 @@ class ExtractConfig:
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     shortterm: ShortTermConfig = field(default_factory=ShortTermConfig)
     ssl: SslConfig = field(default_factory=SslConfig)
+    # openSMILE sets (optional extra `albsent[opensmile]`; licence: research / non-commercial only)
+    egemaps: EgemapsConfig = field(default_factory=EgemapsConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     sequences: bool = True  # store frame sequences as well as pooled mean/std
     sequence_dtype: Literal["float16", "float32"] = "float16"
     labels_from: Literal["none", "parent"] = "none"  # for folder inputs

@@ -20,7 +20,7 @@ from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.train.checkpoint import Bundle, BundleError, load_bundle, save_bundle
-from albsent.train.loop import Normalizer
+from albsent.dataset.normalize import Normalizer
 
 log = logging.getLogger(__name__)
 KIND = "autoencoder"

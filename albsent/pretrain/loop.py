@@ -23,7 +23,8 @@ from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.pretrain.data import Frames, Windows, split_utterances
 from albsent.runtime import keep_freed_memory
-from albsent.train.loop import Normalizer, resolve_device
+from albsent.dataset.normalize import Normalizer
+from albsent.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,8 @@ def compare_runs(runs: list[str | Path]) -> str:
     for r in loaded:
         m, c = r["metrics"], r["config"]
         pc = m.get("per_class", {})
-        row = [r["name"], f"`{c.get('features', m.get('features', '?'))}`", c.get("model", m.get("model", "?")), "yes" if c.get("class_weighted") else "no",
+        feats = c.get("features") if isinstance(c.get("features"), str) else m.get("features", "?")
+        row = [r["name"], f"`{feats}`", c.get("model", m.get("model", "?")), "yes" if c.get("class_weighted") else "no",
                _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"), cell(m, "balanced_accuracy")]
         row += [cell({**pc[lab], "folds": m.get("folds")}, "f1") if lab in pc else "–" for lab in labels]
         lines.append("| " + " | ".join(row) + " |")
@@ -76,6 +77,10 @@ def format_metrics(metrics: dict, title: str = "") -> str:
     fold = f" (mean ± std over {metrics['folds']} folds)" if metrics.get("folds") else ""
     out.append(f"accuracy {cell(metrics, 'accuracy')}  macro-F1 {cell(metrics, 'macro_f1')}  "
                f"balanced accuracy {cell(metrics, 'balanced_accuracy')}{fold}")
+    pooled = metrics.get("pooled")
+    if pooled:
+        out.append(f"pooled over all out-of-fold predictions: accuracy {pooled['accuracy']:.3f}  "
+                   f"macro-F1 {pooled['macro_f1']:.3f}  balanced accuracy {pooled['balanced_accuracy']:.3f}")
     width = max([len(lab) for lab in labels] + [5])
     out.append(f"{'label':<{width}}  precision  recall  f1     support")
     for lab in labels:

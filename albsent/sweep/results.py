@@ -89,7 +89,8 @@ def retrain(config, cfg, data, best: pd.Series, folder: Path) -> dict:
                 "macro_f1_std": metrics["macro_f1_std"], "accuracy": metrics["accuracy"],
                 "baseline_macro_f1": metrics["baseline"]["macro_f1"]}
     from albsent.dataset.splits import Split, make_splits
-    from albsent.train.fit import cross_validate, fit
+    from albsent.train.cv import cross_validate
+    from albsent.train.fit import fit
 
     d = data[cfg.features]
     if cfg.split.folds > 1:

@@ -82,7 +82,7 @@ def _val_loss(history: list[dict]) -> float:
 
 def classifier_trial(cfg, data, reporter: Reporter) -> tuple[dict, object]:
     """fit() (one split, reports per epoch) or fit() per fold (reports per fold) -> (final metrics, bundle)."""
-    from albsent.dataset.splits import make_splits
+    from albsent.train.cv import cross_validate
     from albsent.train.fit import fit
 
     if cfg.split.folds <= 1:
@@ -92,20 +92,24 @@ def classifier_trial(cfg, data, reporter: Reporter) -> tuple[dict, object]:
                  "best_epoch": res.metrics["best_epoch"], "epochs_run": res.metrics["epochs_run"]}
         final.update({f"test_{k}": res.metrics[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")})
         return final, res.bundle
-    splits = make_splits(cfg.split, data.labels, data.groups, data.splits, cfg.seed)
-    rows, bundle = [], None
-    for k, split in enumerate(splits, start=1):
-        res = fit(cfg, data, split=split, fold=k)
+    def fold_row(res) -> dict:
         val = res.val_metrics or {}
-        rows.append({"val_macro_f1": val.get("macro_f1", float("nan")), "val_accuracy": val.get("accuracy", float("nan")),
-                     "val_loss": _val_loss(res.history), "best_epoch": res.metrics["best_epoch"],
-                     **{f"test_{m}": res.metrics[m] for m in ("macro_f1", "accuracy", "balanced_accuracy")}})
-        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
-        bundle = res.bundle
-        if k < len(splits):
-            reporter(k, {**mean, "fold": k})
-    final = {**mean, "folds": len(splits), "test_macro_f1_std": float(np.std([r["test_macro_f1"] for r in rows], ddof=1))}
-    return final, bundle
+        return {"val_macro_f1": val.get("macro_f1", float("nan")), "val_accuracy": val.get("accuracy", float("nan")),
+                "val_loss": _val_loss(res.history), "best_epoch": res.metrics["best_epoch"],
+                **{f"test_{m}": res.metrics[m] for m in ("macro_f1", "accuracy", "balanced_accuracy")}}
+
+    rows: list[dict] = []
+
+    def on_fold(k: int, res, _running: dict) -> None:
+        rows.append(fold_row(res))
+        if k < cfg.split.folds:
+            reporter(k, {**{key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}, "fold": k})
+
+    cv = cross_validate(cfg, data, on_fold=on_fold)
+    mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+    final = {**mean, "folds": len(rows), "test_macro_f1_std": float(np.std([r["test_macro_f1"] for r in rows], ddof=1)),
+             "test_pooled_macro_f1": cv.metrics["pooled"]["macro_f1"]}
+    return final, cv.folds[-1].bundle
 
 
 def latent_trial(cfg, frames, data, reporter: Reporter) -> tuple[dict, None, dict]:

@@ -8,7 +8,8 @@
 from albsent.dataset.data import Data, load_data
 from albsent.train.checkpoint import Bundle, load_bundle, save_bundle
 from albsent.train.config import TrainConfig
-from albsent.train.fit import CVResult, FitResult, cross_validate, fit, run_training, train_and_evaluate
+from albsent.train.cv import CVResult, cross_validate, run_training, train_and_evaluate
+from albsent.train.fit import FitResult, fit
 from albsent.train.metrics import compute_metrics
 
 __all__ = ["Bundle", "CVResult", "Data", "FitResult", "TrainConfig", "compute_metrics", "cross_validate", "fit",

@@ -14,7 +14,7 @@ from albsent.dataset.splits import SplitConfig
 class TrainConfig:
     store: str = ""  # feature store URI (albsent extract --out)
     features: str = "mfcc"  # feature spec, see albsent.dataset.spec
-    model: str = "mlp"  # registry name: logreg, sklearn_logreg, mlp, bilstm_attn
+    model: str = "mlp"  # registry name: logreg, sklearn_logreg, svm_rbf, svm_linear, mlp, bilstm_attn
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.2
@@ -22,12 +22,15 @@ class TrainConfig:
     class_weighted: bool = False  # cross-entropy weighted by n / (classes * n_class) of the training split
     lr: float = 1e-3
     weight_decay: float = 0.0  # Adam L2 penalty
-    C: float = 1.0  # sklearn_logreg inverse regularisation strength
+    C: float = 1.0  # sklearn_logreg / svm_rbf / svm_linear inverse regularisation strength
     epochs: int = 100
     batch_size: int = 32
     patience: int = 10  # early stopping: epochs without a lower validation loss
     grad_clip: float = 5.0  # max gradient norm (0: off)
     standardize: bool = True  # z-score with statistics of the training split only
+    # z-score each speaker's rows with that speaker's own statistics first (no labels needed; test
+    # speakers use their own rows). Rows of a speaker with a single row use the training statistics.
+    speaker_norm: bool = False
     frame_stride: int = 1  # sequence specs: keep every k-th frame (2 -> 20 ms frames)
     seed: int = 0  # splits, initialisation, batch order
     num_threads: int = 0  # torch CPU threads for this process (0: leave torch's setting); 1 is fastest on busy CPUs

@@ -1,9 +1,8 @@
-"""The one Ray-free `fit()` used by the CLI, jobs/ and the Ray Tune trainable.
+"""The one Ray-free `fit()` used by the CLI, jobs/, the Ray Tune trainable and the nested
+recipe selection (albsent.train.select); cross-validation around it is albsent.train.cv.
 
     data = load_data(store_uri, spec)                 # read the store once
     result = fit(config, data, on_epoch=cb)           # one grouped train/val/test split
-    cv = cross_validate(config, data)                 # config.split.folds folds, mean ± std
-    metrics = run_training(config, out_dir)           # load + fit/cv + write RUN/
 
 `on_epoch(epoch, {"epoch", "train_loss", "val_loss", "val_macro_f1", "best_epoch"[, "fold"]})`
 is called after every epoch (once for scikit-learn models).
@@ -19,18 +18,19 @@ from typing import Callable
 import numpy as np
 import torch
 
-from albsent.config import build, dump_yaml, merge, to_dict
-from albsent.dataset.data import Data, load_data
+from albsent.config import dump_yaml, to_dict
+from albsent.dataset.data import Data
 from albsent.dataset.splits import Split, audit, make_splits
 from albsent.errors import ConfigError
+from albsent.dataset.normalize import Scaling, take
 from albsent.models import build_model, check_compatible, get_model
-from albsent.models.logreg import fit_sklearn_logreg
 from albsent.runtime import keep_freed_memory
 from albsent.train import artifacts
 from albsent.train.checkpoint import Bundle, save_bundle
 from albsent.train.config import TrainConfig
-from albsent.train.loop import Normalizer, predict_proba, resolve_device, stride_frames, train_loop
-from albsent.train.metrics import aggregate, compute_metrics
+from albsent.train.estimators import fit_sklearn
+from albsent.train.loop import predict_proba, resolve_device, stride_frames, train_loop
+from albsent.train.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
 OnEpoch = Callable[[int, dict], None]
@@ -44,12 +44,6 @@ class FitResult:
     split: Split
     val_metrics: dict | None = None
     predictions: list[dict] = field(default_factory=list)  # one per test row
-
-
-@dataclass
-class CVResult:
-    metrics: dict  # aggregate(): mean/std per metric, summed confusion matrix, per_fold
-    folds: list[FitResult]
 
 
 def _macro_f1(n_classes: int):
@@ -66,17 +60,24 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     labels = data.label_names
+    if len(labels) < 2:
+        raise ConfigError(f"{data.store_uri or 'the data'}: every labelled row has label {labels[0]!r}; "
+                          "a classifier needs at least two classes")
+    if config.speaker_norm and not data.has_speakers:
+        raise ConfigError("speaker_norm: true needs a speaker for every row; the store has rows without one "
+                          "(add a speaker column to the manifest, or set speaker_norm: false)")
     y = np.array([labels.index(v) for v in data.labels], dtype=np.int64)
+    given = split is not None  # a caller's split may have no test rows (a final model on every row)
     split = split or make_splits(config.split, data.labels, data.groups, data.splits, config.seed)[0]
-    if not len(split.train) or not len(split.test):
+    if not len(split.train) or not (len(split.test) or given):
         raise ConfigError(f"the split has {len(split.train)} training and {len(split.test)} test rows; both must be non-empty")
     report = audit(split, groups=data.groups, utterance_id=data.utterance_ids, sha256=data.sha256)
     X = stride_frames(data.X, config.frame_stride)
-    take = lambda idx: [X[i] for i in idx] if isinstance(X, list) else X[idx]  # noqa: E731
-    Xtr, Xva, Xte = take(split.train), take(split.val), take(split.test)
-    norm = Normalizer.fit(Xtr) if config.standardize else None
-    if norm is not None:
-        Xtr, Xva, Xte = norm(Xtr), norm(Xva), norm(Xte)
+    spk = data.speakers if config.speaker_norm else None
+    part = lambda idx: (take(X, idx), spk[idx] if spk is not None else None)  # noqa: E731
+    (Xtr, str_), (Xva, sva), (Xte, ste) = part(split.train), part(split.val), part(split.test)
+    scaling = Scaling.fit(Xtr, str_, speaker=config.speaker_norm, standardize=config.standardize)
+    Xtr, Xva, Xte = scaling(Xtr, str_), scaling(Xva, sva), scaling(Xte, ste)
     first = Xtr[0]
     input_dim = int(first.shape[-1])
     n_layers = int(first.shape[0]) if data.spec.kind == "layers" else None
@@ -84,7 +85,8 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     model = build_model(config.model, input_dim, len(labels), config.hparams(), n_layers)
     ytr, yva = y[split.train], y[split.val]
     if get_model(config.model).sklearn:
-        fit_sklearn_logreg(model, Xtr, ytr, len(labels), config.C, config.class_weighted, config.seed)
+        fit_sklearn(config.model, model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted,
+                    seed=config.seed, groups=data.groups[split.train])
         history = [_sklearn_history(model, Xtr, ytr, Xva, yva, len(labels))]
         best_epoch = 1
         if on_epoch is not None:
@@ -96,7 +98,7 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
             lr=config.lr, weight_decay=config.weight_decay, patience=config.patience, class_weighted=config.class_weighted,
             grad_clip=config.grad_clip, seed=config.seed, on_epoch=cb, metric=_macro_f1(len(labels)),
             device=resolve_device(config.device))
-    probs = predict_proba(model, Xte)
+    probs = predict_proba(model, Xte) if len(split.test) else np.zeros((0, len(labels)), np.float32)
     pred = probs.argmax(1)
     metrics = compute_metrics([labels[i] for i in y[split.test]], [labels[i] for i in pred], labels)
     metrics.update({"best_epoch": best_epoch, "epochs_run": len(history), "group_by": data.group_by, "audit": report})
@@ -111,7 +113,7 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
         "label_map": {lab: i for i, lab in enumerate(labels)},
         "features": {"spec": data.spec.text, "kind": data.spec.kind, "columns": data.columns,
                      "frame_stride": config.frame_stride},
-        "normalization": norm.to_json() if norm else None,
+        "normalization": scaling.to_json(),
         "train_config": to_dict(config),
         "store": {"uri": data.store_uri, "config_hash": data.store_meta.get("config_hash"), "group_by": data.group_by},
         "extract_config": data.store_meta.get("config"),
@@ -152,48 +154,3 @@ def write_fit(result: FitResult, out_dir: str | Path, config: TrainConfig) -> No
     artifacts.plot_confusion(result.metrics["confusion_matrix"], labels, out / "confusion_matrix.png", f"{config.model} on {config.features}")
     artifacts.plot_loss([result.history], out / "loss_curve.png", f"{config.model} on {config.features}")
     dump_yaml(config, out / "config.yaml")
-
-
-def cross_validate(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None,
-                   out_dir: str | Path | None = None) -> CVResult:
-    """Grouped stratified K-fold (K = config.split.folds): fit per fold (fold folders
-    RUN/fold-k/ each hold a model), mean ± std of the test metrics over folds."""
-    splits = make_splits(config.split, data.labels, data.groups, data.splits, config.seed)
-    folds = [fit(config, data, on_epoch, Path(out_dir) / f"fold-{k}" if out_dir else None, split=s, fold=k)
-             for k, s in enumerate(splits, start=1)]
-    metrics = aggregate([{k: v for k, v in f.metrics.items()} for f in folds])
-    metrics["group_by"] = data.group_by
-    preds = [p for f in folds for p in f.predictions]
-    labels = folds[0].bundle.labels
-    metrics["pooled"] = {k: v for k, v in compute_metrics([p["label"] for p in preds], [p["pred"] for p in preds], labels).items()
-                         if k != "labels"}
-    if out_dir is not None:
-        out = Path(out_dir)
-        artifacts.write_json(metrics, out / "metrics.json")
-        artifacts.write_predictions(preds, labels, out / "predictions.csv")
-        title = f"{config.model} on {config.features}, {len(folds)} folds"
-        artifacts.plot_confusion(metrics["confusion_matrix"], labels, out / "confusion_matrix.png", title)
-        artifacts.plot_loss([f.history for f in folds], out / "loss_curve.png", title)
-        dump_yaml(config, out / "config.yaml")
-    log.info("%d folds: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f", len(folds), metrics["accuracy"], metrics["accuracy_std"],
-             metrics["macro_f1"], metrics["macro_f1_std"])
-    return CVResult(metrics, folds)
-
-
-def run_training(config: TrainConfig, out_dir: str | Path, on_epoch: OnEpoch | None = None) -> dict:
-    """Load the store, train (one split or K folds), write RUN/; returns metrics.json's content."""
-    if not config.store:
-        raise ConfigError("no store given: pass --store STORE or set `store:` in the config")
-    data = load_data(config.store, config.features, config.split.group_by)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if config.split.folds > 1:
-        return cross_validate(config, data, on_epoch, out_dir).metrics
-    result = fit(config, data, on_epoch, out_dir)
-    return {**result.metrics, "val": result.val_metrics}
-
-
-def train_and_evaluate(store: str, features: str, model: str, out: str | Path, **overrides) -> dict:
-    """One call for `albsent demo` and notebooks: e.g.
-    train_and_evaluate("STORE", "mfcc", "mlp", "RUN", class_weighted=True, split={"folds": 5})."""
-    config = build(TrainConfig, merge({"store": str(store), "features": features, "model": model}, overrides))
-    return run_training(config, out)

@@ -1,4 +1,4 @@
-"""The torch pieces of training: standardisation, batching (padding sequences), the epoch loop
+"""The torch pieces of training: batching (padding sequences), the epoch loop
 with class-weighted cross-entropy and early stopping, and batched probabilities.
 
 Inputs are what `albsent.dataset` produces: pooled X (rows, dim), layer stacks
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -20,35 +19,6 @@ from torch import nn
 from albsent.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Normalizer:
-    """z-score statistics of the training split: pooled (dim,), layers (layers, hidden),
-    sequences (dim,) over all training frames."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, X) -> "Normalizer":
-        flat = np.concatenate(X, axis=0) if isinstance(X, list) else np.asarray(X)
-        mean = flat.mean(0, dtype=np.float64)
-        std = flat.std(0, dtype=np.float64)
-        std[std < 1e-8] = 1.0  # constant features pass through centred
-        return cls(mean.astype(np.float32), std.astype(np.float32))
-
-    def __call__(self, X):
-        if isinstance(X, list):
-            return [((x - self.mean) / self.std).astype(np.float32) for x in X]
-        return ((X - self.mean) / self.std).astype(np.float32)
-
-    def to_json(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_json(cls, d: dict | None) -> "Normalizer | None":
-        return None if not d else cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
 
 
 def stride_frames(X, stride: int):

@@ -1,49 +1,36 @@
-"""Classification metrics from a confusion matrix (numpy only; tests check them against
-scikit-learn). Conventions follow scikit-learn: zero_division=0, balanced accuracy is the mean
-recall over classes present in y_true, macro averages run over all `labels`."""
+"""Classification metrics: scikit-learn's, gathered into one dict per evaluation.
+Conventions are scikit-learn's: zero_division=0, balanced accuracy is the mean recall over
+classes present in y_true, macro averages run over all `labels`."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-
-
-def confusion_matrix(y_true: Sequence, y_pred: Sequence, labels: Sequence) -> np.ndarray:
-    """(classes, classes) counts; rows = true label, columns = predicted label, in `labels` order."""
-    index = {lab: i for i, lab in enumerate(labels)}
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
-        if t in index and p in index:
-            cm[index[t], index[p]] += 1
-    return cm
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+from sklearn import metrics as skm
 
 
 def compute_metrics(y_true: Sequence, y_pred: Sequence, labels: Sequence) -> dict:
     """accuracy, macro_f1, balanced_accuracy, per_class {label: precision, recall, f1, support},
-    confusion_matrix (list of rows), labels, n."""
+    confusion_matrix (list of rows; rows = true label, columns = predicted, in `labels` order), labels, n."""
     labels = list(labels)
-    cm = confusion_matrix(y_true, y_pred, labels)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1).astype(np.float64)
-    predicted = cm.sum(0).astype(np.float64)
-    precision, recall = _div(tp, predicted), _div(tp, support)
-    f1 = _div(2 * precision * recall, precision + recall)
-    n = int(cm.sum())
+    y_true, y_pred = list(y_true), list(y_pred)
+    n = len(y_true)
+    if not n:
+        zeros = {lab: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for lab in labels}
+        return {"accuracy": 0.0, "macro_f1": 0.0, "balanced_accuracy": 0.0, "per_class": zeros,
+                "confusion_matrix": np.zeros((len(labels), len(labels)), np.int64).tolist(), "labels": labels, "n": 0}
+    p, r, f, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     present = support > 0
     return {
-        "accuracy": float(tp.sum() / n) if n else 0.0,
-        "macro_f1": float(f1.mean()) if labels else 0.0,
-        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "macro_f1": float(np.mean(f)) if labels else 0.0,
+        "balanced_accuracy": float(np.mean(r[present])) if present.any() else 0.0,
         "per_class": {
-            lab: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
             for i, lab in enumerate(labels)
         },
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "labels": labels,
         "n": n,
     }

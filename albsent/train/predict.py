@@ -2,10 +2,18 @@
 extractors (rebuilt from the extract config recorded in the bundle), so features match the
 store exactly.
 
-A run trained with --folds K holds K models (RUN/fold-k/); their probabilities are averaged.
+A run trained with --folds K holds K models (RUN/fold-k/), a run of `train --auto` a weighted
+ensemble (RUN/ensemble.json): the probabilities of its models are averaged with their weights.
 Per file: the label and class probabilities; a store of whole utterances is predicted from the
 whole utterance, a segmented store from the mean over segments. `segments_s` (or a segmented
 store) adds a per-window timeline.
+
+A model trained with per-speaker normalisation (`speaker_norm`) z-scores each speaker's clips
+with that speaker's own statistics, computed over every clip (and segment) of that speaker in
+the same call: pass `speakers` ({path: speaker}, e.g. from a manifest's speaker column, or
+`--speaker NAME` for all files). A file without a speaker, or a speaker with a single clip of
+one window, cannot have statistics of its own: it is normalised with the training corpus'
+statistics instead (a warning says so; expect lower accuracy than with a few clips per speaker).
 """
 
 from __future__ import annotations
@@ -19,11 +27,13 @@ import numpy as np
 from albsent.audio.io import AUDIO_EXTENSIONS, decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
-from albsent.dataset.spec import FeatureSpec, assemble
+from albsent.dataset.normalize import Scaling
+from albsent.dataset.spec import FeatureSpec, assemble, parse
 from albsent.errors import AlbsentError, InputError
 from albsent.features.base import extract_all
-from albsent.train.checkpoint import Bundle, BundleError, bundle_model, load_bundle
-from albsent.train.loop import Normalizer, predict_proba, stride_frames
+from albsent.train.checkpoint import Bundle, BundleError, bundle_model
+from albsent.train.ensemble import run_members
+from albsent.train.loop import predict_proba, stride_frames
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +48,31 @@ class Prediction:
 
 
 def run_bundles(run: str | Path) -> list[Bundle]:
-    """The model of RUN, or the K fold models of a cross-validated RUN."""
-    run = Path(run)
-    if (run / "model.json").is_file():
-        return [load_bundle(run)]
-    folds = sorted(run.glob("fold-*/model.json"), key=lambda p: int(p.parent.name.split("-")[1]))
-    if folds:
-        return [load_bundle(p.parent) for p in folds]
-    raise BundleError(f"{run}: no saved model (model.json, or fold-*/model.json for a --folds run); "
-                      "expected the --out folder of `albsent train`")
+    """Every saved model of RUN (see albsent.train.ensemble.run_members)."""
+    return [b for b, _ in run_members(run)]
+
+
+@dataclass
+class Member:
+    """One saved model with what it needs to turn extracted columns into its input."""
+
+    model: object
+    scaling: Scaling
+    spec: FeatureSpec
+    columns: dict
+    stride: int
+    weight: float
+
+    @classmethod
+    def of(cls, bundle: Bundle, weight: float) -> "Member":
+        feats = bundle.meta["features"]
+        return cls(bundle_model(bundle), Scaling.from_json(bundle.meta.get("normalization")), parse(feats["spec"]),
+                   feats["columns"], int(feats.get("frame_stride", 1)), weight)
+
+    def inputs(self, rows: list[dict]):
+        """Extracted columns per clip -> this model's input, before normalisation."""
+        cols = {c: [r[c] for r in rows] for c in self.spec.columns}
+        return stride_frames(assemble(self.spec, cols, self.columns), self.stride)
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
@@ -66,33 +92,48 @@ def expand_inputs(inputs: list[str]) -> list[str]:
     return out
 
 
+def manifest_speakers(csv_path: str | Path) -> dict[str, str | None]:
+    """{audio path: speaker or None} from a CSV with a `path` column (relative to the CSV's folder)
+    and an optional `speaker` column."""
+    import pandas as pd
+
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    if "path" not in table.columns:
+        raise InputError(f"{csv_path}: a manifest for predict needs a 'path' column; found {list(table.columns)}")
+    root = Path(csv_path).resolve().parent
+    spk = table["speaker"].str.strip() if "speaker" in table.columns else [""] * len(table)
+    return {str((root / p).resolve()) if not Path(p).is_absolute() else p: (s or None) for p, s in zip(table["path"], spk)}
+
+
 class Predictor:
     def __init__(self, run: str | Path):
         from albsent.pipeline.config import ExtractConfig, build_extractors
 
-        self.bundles = run_bundles(run)
+        found = run_members(run)
+        self.bundles = [b for b, _ in found]
         first = self.bundles[0].meta
         self.labels = list(first["labels"])
-        if any(b.meta["labels"] != self.labels or b.meta["features"]["spec"] != first["features"]["spec"] for b in self.bundles):
-            raise BundleError(f"{run}: fold models disagree on labels or feature spec")
-        self.models = [bundle_model(b) for b in self.bundles]
-        self.norms = [Normalizer.from_json(b.meta.get("normalization")) for b in self.bundles]
-        feats = first["features"]
-        from albsent.dataset.spec import parse
-
-        self.spec: FeatureSpec = parse(feats["spec"])
-        self.columns: dict = feats["columns"]
-        self.stride = int(feats.get("frame_stride", 1))
+        if any(b.meta["labels"] != self.labels for b in self.bundles):
+            raise BundleError(f"{run}: its models disagree on the labels")
+        if any(b.meta.get("extract_config") != first.get("extract_config") for b in self.bundles):
+            raise BundleError(f"{run}: its models come from stores with different extract configs")
+        self.members = [Member.of(b, w) for b, w in found]
+        self.by_speaker = any(m.scaling.speaker for m in self.members)
         self.extract_config = build(ExtractConfig, first["extract_config"])
-        needed = set(self.spec.columns)
+        needed = {c for m in self.members for c in m.spec.columns}
         self.extractors = [e for e in build_extractors(self.extract_config) if needed & {c.name for c in e.columns()}]
 
-    def _probs(self, waves: list[np.ndarray]) -> np.ndarray:
-        """(clips, classes) mean probabilities of all models for these waveforms."""
+    def _features(self, waves: list[np.ndarray]) -> list:
+        """Each member's input for these waveforms, before normalisation."""
         rows = extract_all(self.extractors, waves)
-        X = stride_frames(assemble(self.spec, {c: [r[c] for r in rows] for c in self.spec.columns}, self.columns), self.stride)
-        out = [predict_proba(m, norm(X) if norm else X) for m, norm in zip(self.models, self.norms)]
-        return np.mean(out, axis=0)
+        return [m.inputs(rows) for m in self.members]
+
+    def _scored(self, inputs: list, speakers=None) -> np.ndarray:
+        """(clips, classes) weighted mean probabilities of the members; speakers: (clips,) for speaker normalisation."""
+        return sum(m.weight * predict_proba(m.model, m.scaling(X, speakers)) for m, X in zip(self.members, inputs))
+
+    def _probs(self, waves: list[np.ndarray]) -> np.ndarray:
+        return self._scored(self._features(waves))
 
     def _named(self, p: np.ndarray) -> tuple[str, dict[str, float]]:
         return self.labels[int(p.argmax())], {lab: round(float(q), 6) for lab, q in zip(self.labels, p)}
@@ -113,12 +154,85 @@ class Predictor:
                 out.segments.append({"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "label": lab, "probs": named})
         return out
 
-    def predict(self, inputs: list[str], segments_s: float | None = None):
-        """Yield one Prediction per audio file; a file that cannot be used yields one with `error`."""
-        for path in expand_inputs(inputs):
+    def predict(self, inputs: list[str], segments_s: float | None = None, speakers: dict[str, str] | str | None = None):
+        """Yield one Prediction per audio file; a file that cannot be used yields one with `error`.
+        speakers: {path as given or found: speaker}, or one speaker for every file (speaker_norm models)."""
+        paths, listed = [], {}
+        for item in inputs:
+            if str(item).lower().endswith(".csv") and Path(item).is_file():
+                found = manifest_speakers(item)
+                paths += list(found)
+                listed.update({k: v for k, v in found.items() if v})
+            else:
+                paths += expand_inputs([item])
+        if listed and not isinstance(speakers, str):
+            speakers = {**listed, **(speakers or {})}
+        if self.by_speaker:
+            yield from self._predict_by_speaker(paths, segments_s, speakers)
+            return
+        for path in paths:
             try:
                 yield self.predict_file(path, segments_s)
             except Exception as exc:  # one bad file must not stop the rest
-                msg = str(exc) if isinstance(exc, AlbsentError) else f"{path}: {exc!r}"
-                log.debug("prediction failed for %s", path, exc_info=True)
-                yield Prediction(path, error=msg)
+                yield Prediction(path, error=_message(path, exc))
+
+    def _predict_by_speaker(self, paths: list[str], segments_s: float | None, speakers):
+        """Extract every file first, then normalise each speaker's rows together and score them.
+        Timeline windows are normalised per speaker among the timeline windows."""
+        def speaker_of(path: str):
+            if isinstance(speakers, str):
+                return speakers
+            table = speakers or {}
+            return table.get(path) or table.get(str(Path(path).resolve()))
+
+        audio = self.extract_config.audio
+        timeline_on = audio.segment_s > 0 or bool(segments_s)
+        done, errors = [], {}
+        for path in paths:
+            try:
+                dec = decode(path)
+                _, segs = preprocess(dec.samples, dec.sample_rate_hz, audio, path)
+                timeline = segs
+                if audio.segment_s <= 0 and segments_s:
+                    cut = replace(audio, segment_s=segments_s, segment_hop_s=None)
+                    _, timeline = preprocess(dec.samples, dec.sample_rate_hz, cut, path)
+                done.append((path, segs, self._features([x.samples for x in segs]), timeline,
+                             self._features([x.samples for x in timeline]) if timeline_on else None))
+            except Exception as exc:  # one bad file must not stop the rest
+                errors[path] = _message(path, exc)
+        missing = [p for p, *_ in done if speaker_of(p) is None]
+        if missing:
+            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised with "
+                        "the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
+                        len(missing), missing[0])
+        whole = self._score_blocks([(p, X) for p, _, X, _, _ in done], speaker_of)
+        lines = self._score_blocks([(p, X) for p, _, _, _, X in done], speaker_of) if timeline_on else {}
+        results = {}
+        for path, _, _, timeline, _ in done:
+            out = Prediction(path, *self._named(whole[path].mean(0)))
+            for s_, q in zip(timeline, lines.get(path, [])):
+                lab, named = self._named(q)
+                out.segments.append({"start_s": round(s_.start_s, 3), "end_s": round(s_.end_s, 3), "label": lab, "probs": named})
+            results[path] = out
+        for path in paths:
+            yield Prediction(path, error=errors[path]) if path in errors else results[path]
+
+    def _score_blocks(self, blocks: list[tuple[str, list]], speaker_of) -> dict[str, np.ndarray]:
+        """{path: (rows, classes)} for per-file blocks (each member's input) scored together, rows keyed by speaker."""
+        blocks = [(p, Xs) for p, Xs in blocks if len(Xs[0])]
+        if not blocks:
+            return {}
+        sizes = [len(Xs[0]) for _, Xs in blocks]
+        keys = np.array([speaker_of(p) for (p, _), n in zip(blocks, sizes) for _ in range(n)], dtype=object)
+        joined = []
+        for k in range(len(self.members)):
+            parts = [Xs[k] for _, Xs in blocks]
+            joined.append([x for part in parts for x in part] if isinstance(parts[0], list) else np.concatenate(parts))
+        probs = self._scored(joined, keys)
+        ends = np.cumsum(sizes)
+        return {p: probs[e - n:e] for (p, _), e, n in zip(blocks, ends, sizes)}
+
+
+def _message(path: str, exc: Exception) -> str:
+    log.debug("prediction failed for %s", path, exc_info=True)
+    return str(exc) if isinstance(exc, AlbsentError) else f"{path}: {exc!r}"

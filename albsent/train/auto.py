@@ -1,0 +1,111 @@
+"""`albsent train --auto`: load every candidate feature group of a store, run the nested
+selection (albsent.train.select), write RUN/ (Ray-free; albsent.sweep.auto adds Ray).
+
+    RUN/metrics.json        outer-fold metrics: pooled (all out-of-fold predictions) and per fold,
+                            as a `--folds` run, + "selection" (the ensemble chosen per fold)
+    RUN/predictions.csv     one row per store row: its outer fold, label, prediction, probabilities
+    RUN/selection.csv       every candidate's inner pooled macro-F1 per unit (fold 1..K, "all")
+                            and its weight in that unit's ensemble
+    RUN/recipes.json        the recipes (and weights) chosen per fold and for the final model
+    RUN/ensemble.json + RUN/members/k/   the final model: chosen by inner CV on all speakers,
+                            refitted on all of them (`albsent predict RUN ...`)
+    RUN/config.yaml, RUN/confusion_matrix.png
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from albsent.config import dump_yaml
+from albsent.dataset.data import load_data
+from albsent.dataset.spec import column_info
+from albsent.errors import ConfigError
+from albsent.store import Store
+from albsent.train import artifacts
+from albsent.train.cv import pooled_metrics
+from albsent.train.ensemble import save_ensemble
+from albsent.train.metrics import aggregate, compute_metrics
+from albsent.train.select import FINAL, AutoConfig, candidates, select, store_feature_groups
+
+log = logging.getLogger(__name__)
+
+
+def load_candidates(config: AutoConfig):
+    """({spec: Data}, [Recipe]) for the store: the given specs, or every group it has."""
+    if not config.store:
+        raise ConfigError("no store given: pass --store STORE or set `store:` in the config")
+    store = Store(config.store)
+    specs = config.features or store_feature_groups(store.meta, column_info(store.schema))
+    if not specs:
+        raise ConfigError(f"{store.uri}: no pooled feature group to select from; extract e.g. --features mfcc,egemaps")
+    datas = {spec: load_data(config.store, spec, config.group_by) for spec in specs}
+    first = next(iter(datas.values()))
+    if first.group_by != "speaker":
+        log.warning("%s: not every row has a speaker; folds are grouped by utterance and speaker normalisation "
+                    "is not offered (results are not speaker-independent)", store.uri)
+    recipes = candidates(config, specs, first.has_speakers and first.group_by == "speaker")
+    log.info("auto: %d candidate recipes over %d feature groups (%s)", len(recipes), len(specs), ", ".join(specs))
+    return datas, recipes
+
+
+def run_auto(config: AutoConfig, out_dir: str | Path, mapper=None) -> dict:
+    """Select, evaluate and save; returns metrics.json's content."""
+    datas, recipes = load_candidates(config)
+    result = select(config, datas, recipes, mapper)
+    return write_run(config, datas, result, Path(out_dir))
+
+
+def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(datas.values()))
+    labels = result["labels"]
+    preds, per_fold = [], []
+    for u in result["units"]:
+        if u.number == FINAL:
+            continue
+        probs = result["outer"][u.number]
+        fold_preds = [{"id": first.ids[i], "utterance_id": first.utterance_ids[i], "group": first.groups[i], "fold": u.number,
+                       "label": first.labels[i], "pred": labels[int(p.argmax())],
+                       **{f"p_{lab}": float(q) for lab, q in zip(labels, p)}} for i, p in zip(u.test, probs)]
+        preds += fold_preds
+        m = compute_metrics([p["label"] for p in fold_preds], [p["pred"] for p in fold_preds], labels)
+        per_fold.append(m)
+    metrics = aggregate(per_fold)
+    metrics["pooled"] = pooled_metrics(preds, labels)
+    metrics["group_by"] = first.group_by
+    metrics["store"] = first.store_uri
+    metrics["protocol"] = (f"nested cross-validation: {config.folds} outer folds by {first.group_by}; recipes scored by "
+                           f"{config.inner_folds}-fold inner CV on each outer fold's training {first.group_by}s only; "
+                           f"greedy ensemble of up to {config.ensemble_size} (with replacement)")
+    metrics["selection"] = {("all" if s.unit == FINAL else str(s.unit)): _chosen(s) for s in result["selections"]}
+    metrics["candidates"] = len(result["selections"][0].scores)
+    metrics["features"] = "+".join(datas) if len(datas) == 1 else f"selected from {', '.join(datas)}"
+    metrics["model"] = "auto: " + " + ".join(f"{r.model}" for r, _ in result["selections"][-1].members)
+    metrics["seconds"] = result["seconds"]
+    metrics["audit"] = {"outer_folds": config.folds, "inner_splits_audited": sum(len(u.inner) for u in result["units"]),
+                        "passed": True}
+    rows = []
+    for s in result["selections"]:
+        weights = {r.name: w for r, w in s.members}
+        for name, score in s.scores.items():
+            rows.append({"unit": "all" if s.unit == FINAL else s.unit, "recipe": name, "inner_macro_f1": round(score, 6),
+                         "weight": round(weights.get(name, 0.0), 6)})
+    pd.DataFrame(rows).to_csv(out / "selection.csv", index=False)
+    artifacts.write_json(metrics["selection"], out / "recipes.json")
+    artifacts.write_json(metrics, out / "metrics.json")
+    artifacts.write_predictions(preds, labels, out / "predictions.csv")
+    artifacts.plot_confusion(metrics["confusion_matrix"], labels, out / "confusion_matrix.png",
+                             f"auto ({config.folds} outer folds, pooled macro-F1 {metrics['pooled']['macro_f1']:.3f})")
+    save_ensemble([(r.to_json(), w, b) for r, w, b in result["final_bundles"]], out)
+    dump_yaml(config, out / "config.yaml")
+    log.info("auto: pooled macro-F1 %.3f over %d outer folds (%.0f s)", metrics["pooled"]["macro_f1"], config.folds,
+             result["seconds"])
+    return metrics
+
+
+def _chosen(selection) -> dict:
+    return {"inner_macro_f1": selection.inner_macro_f1,
+            "members": [{**r.to_json(), "recipe": r.name, "weight": w} for r, w in selection.members]}
