@@ -66,3 +66,13 @@ def keep_freed_memory() -> bool:
                                              (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)))
     log.debug("malloc thresholds raised: %s", ok)
     return ok
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display): the one place that sets it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -29,7 +29,7 @@ def test_table_rows_per_run_with_fold_std(tmp_path):
     a = write_run(tmp_path / "mfcc_mlp", one, {"features": "mfcc", "model": "mlp", "class_weighted": False})
     b = write_run(tmp_path / "cv", folds, {"features": "mfcc:seq", "model": "bilstm_attn", "class_weighted": True})
     lines = compare_runs([a, b]).splitlines()
-    assert len(lines) == 4 and lines[0].count("|") == 13
+    assert len(lines) == 4 and lines[0].count("|") == 14 and "pooled macro-F1" in lines[0]
     assert lines[2].startswith("| mfcc_mlp | `mfcc` | mlp | no | hold-out, by speaker | 4 | 0.750 | ")
     assert "2-fold, by speaker" in lines[3] and f"{folds['macro_f1']:.3f} ± {folds['macro_f1_std']:.3f}" in lines[3]
     text = format_metrics(folds, "title")

@@ -223,3 +223,37 @@ def Path_(p) -> str:
     from pathlib import Path
 
     return str(Path(p).resolve())
+
+
+def test_selection_refuses_one_class_and_classes_smaller_than_folds():
+    data = speaker_data(n_speakers=6, per=9)
+    config = AutoConfig(folds=3, inner_folds=2, models=["sklearn_logreg"], C={"sklearn_logreg": [1.0]})
+    recipes = candidates(config, ["mfcc"], has_speakers=True)
+    one = speaker_data(n_speakers=6, per=9)
+    one.labels = np.array(["neutral"] * len(one), dtype=object)
+    with pytest.raises(ConfigError, match="at least two classes"):
+        select(config, {"mfcc": one}, recipes)
+    rare = speaker_data(n_speakers=6, per=9)
+    rare.labels = rare.labels.copy()
+    rare.labels[rare.labels == "positive"] = "neutral"
+    rare.labels[0] = "positive"  # one positive row, three folds
+    with pytest.raises(ConfigError, match="class 'positive' has 1 row"):
+        select(config, {"mfcc": rare}, recipes)
+
+
+def test_without_speakers_no_speaker_normalisation_is_offered():
+    config = AutoConfig()
+    assert {r.speaker_norm for r in candidates(config, ["mfcc", "egemaps.func"], has_speakers=False)} == {False}
+
+
+def test_greedy_ensemble_keeps_its_best_prefix():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 60)
+    probs = [rng.dirichlet(np.ones(3), size=60) + 0.4 * np.eye(3)[y] * rng.random((60, 1)) for _ in range(8)]
+    from albsent.train.select import macro_f1
+
+    chosen, score = greedy_ensemble(probs, y, max_size=15)
+    assert 1 <= len(chosen) <= 15 and score == pytest.approx(macro_f1(y, sum(probs[j] for j in chosen), 3))
+    assert score >= max(macro_f1(y, p, 3) for p in probs)
+    longer, _ = greedy_ensemble(probs, y, max_size=30)
+    assert longer[:len(chosen)] == chosen or _ > score  # the same path, cut where it scored best

@@ -13,7 +13,11 @@ def add_parser(sub) -> None:
                                    "of audio into a resumable, self-describing Parquet store.")
     p.add_argument("input", metavar="INPUT", help="manifest CSV or folder of audio (searched recursively)")
     p.add_argument("--out", required=True, metavar="STORE", help="store directory (local path or URI)")
-    p.add_argument("--features", help="comma-separated extractors (default: mfcc,shortterm)")
+    p.add_argument("--features", help="comma-separated extractors (default: mfcc,shortterm): mfcc, shortterm, ssl, "
+                                      "egemaps and compare (openSMILE eGeMAPSv02 / ComParE_2016, pip install "
+                                      "'albsent[opensmile]'; openSMILE's licence allows research and other "
+                                      "non-commercial use only). For `albsent train`'s automatic selection: "
+                                      "mfcc,shortterm,egemaps,compare")
     p.add_argument("--labels-from", choices=["none", "parent"], help="folder input: label = parent folder name")
     p.add_argument("--allow-root", action="append", default=[], metavar="DIR",
                    help="also allow manifest paths under DIR (repeatable)")

@@ -95,10 +95,9 @@ def load_pretrained(folder) -> Pretrained:
 def plot_loss_curve(history: list[dict], path, title: str = "") -> None:
     if not history:
         return
-    import matplotlib
+    from albsent.runtime import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = [h["step"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -26,7 +26,9 @@ import torch
 from albsent.config import to_dict
 from albsent.dataset.data import Data
 from albsent.dataset.splits import audit, kfold
-from albsent.models.probe import FrozenTap, predict_linear, train_linear
+from albsent.dataset.normalize import Normalizer
+from albsent.models.probe import FrozenTap
+from albsent.train.loop import predict_proba, train_steps
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
 from albsent.runtime import keep_freed_memory
@@ -83,11 +85,11 @@ def labeled_subset(train_idx: np.ndarray, y: np.ndarray, n: int, seed: int) -> n
 def _fit_score(X, y, labeled, test, n_classes, label_names, config: ProbeConfig, seed: int) -> dict:
     Xtr, Xte = X[labeled], X[test]
     if config.standardize:
-        mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
-        Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
-    model, loss = train_linear(Xtr, y[labeled], n_classes, config.lr, config.iterations, config.batch_size,
-                               config.weight_decay, config.class_weight, seed)
-    pred = predict_linear(model, Xte)
+        norm = Normalizer.fit(Xtr)
+        Xtr, Xte = norm(Xtr), norm(Xte)
+    model, loss = train_steps(Xtr, y[labeled], n_classes, config.lr, config.iterations, config.batch_size,
+                              config.weight_decay, config.class_weight, seed)
+    pred = predict_proba(model, Xte).argmax(1)
     m = compute_metrics([label_names[i] for i in y[test]], [label_names[i] for i in pred], label_names)
     m["train_loss"] = loss
     return m

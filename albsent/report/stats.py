@@ -87,10 +87,9 @@ def shortterm_summaries(store: Store) -> tuple[pd.DataFrame, dict[str, np.ndarra
 
 
 def plot_zcr_flatness(points: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from albsent.runtime import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = sorted(points["label"].fillna("(unlabeled)").unique())
     fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.6), sharex=True, sharey=True, squeeze=False)
@@ -109,10 +108,9 @@ def plot_zcr_flatness(points: pd.DataFrame, path: Path) -> None:
 
 
 def plot_zcr_profile(profiles: dict[str, np.ndarray], path: Path) -> None:
-    import matplotlib
+    from albsent.runtime import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for label, prof in sorted(profiles.items()):

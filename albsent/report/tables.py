@@ -56,7 +56,8 @@ def compare_runs(runs: list[str | Path]) -> str:
     labels: list[str] = []
     for r in loaded:
         labels += [lab for lab in r["metrics"].get("labels", []) if lab not in labels]
-    head = ["run", "features", "model", "class-weighted", "evaluation", "n", "accuracy", "macro-F1", "balanced acc."]
+    head = ["run", "features", "model", "class-weighted", "evaluation", "n", "accuracy", "macro-F1", "pooled macro-F1",
+            "balanced acc."]
     head += [f"F1 {lab}" for lab in labels]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in loaded:
@@ -64,7 +65,8 @@ def compare_runs(runs: list[str | Path]) -> str:
         pc = m.get("per_class", {})
         feats = c.get("features") if isinstance(c.get("features"), str) else m.get("features", "?")
         row = [r["name"], f"`{feats}`", c.get("model", m.get("model", "?")), "yes" if c.get("class_weighted") else "no",
-               _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"), cell(m, "balanced_accuracy")]
+               _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"),
+               f"{m['pooled']['macro_f1']:.3f}" if m.get("pooled") else "–", cell(m, "balanced_accuracy")]
         row += [cell({**pc[lab], "folds": m.get("folds")}, "f1") if lab in pc else "–" for lab in labels]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

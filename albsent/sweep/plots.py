@@ -10,12 +10,9 @@ import pandas as pd
 
 
 def _plt():
-    import matplotlib
+    from albsent.runtime import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_history(table: pd.DataFrame, metric: str, mode: str, path: str | Path) -> None:

@@ -24,7 +24,6 @@ keys that only serve placeholders (no '.' and not a config field) never reach th
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -232,6 +231,3 @@ def fill(value, sampled: dict):
 
     return PLACEHOLDER.sub(sub, value)
 
-
-def is_finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -39,11 +39,6 @@ def read_text(path: str, fs: pafs.FileSystem | None = None) -> str | None:
         return fh.read().decode()
 
 
-def exists(path: str) -> bool:
-    fs, p = split(path)
-    return fs.get_file_info(p).type != pafs.FileType.NotFound
-
-
 def list_names(path: str) -> list[str]:
     fs, p = split(path)
     if fs.get_file_info(p).type != pafs.FileType.Directory:

@@ -12,12 +12,9 @@ import numpy as np
 
 
 def _plt():
-    import matplotlib
+    from albsent.runtime import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_confusion(cm, labels: list[str], path: str | Path, title: str = "") -> None:

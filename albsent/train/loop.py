@@ -138,3 +138,31 @@ def train_loop(model: nn.Module, Xtr, ytr: np.ndarray, Xva, yva: np.ndarray, *, 
         model.load_state_dict(best_state)
     model.cpu()
     return history, best_epoch
+
+
+def train_steps(X: np.ndarray, y: np.ndarray, n_classes: int, lr: float, iterations: int, batch_size: int = 0,
+                weight_decay: float = 0.0, class_weighted: bool = False, seed: int = 0) -> tuple[nn.Module, float]:
+    """A linear probe (the registry's `logreg`) trained by a fixed number of Adam steps, as the
+    paper's classifier stage (Table 3: classifier iterations). X: (rows, dim) float32, y: (rows,)
+    int in [0, n_classes). batch_size 0 = full batch; otherwise each step samples a batch.
+    Returns (module in eval mode, final training loss)."""
+    from albsent.models import build_model
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = build_model("logreg", X.shape[1], n_classes, {"hidden_size": 0, "num_layers": 0, "dropout": 0.0, "pooling": "mean"})
+    Xt, yt = torch.from_numpy(np.ascontiguousarray(X, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
+    criterion = nn.CrossEntropyLoss(weight=class_weights(np.asarray(y), n_classes) if class_weighted else None)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss = torch.tensor(float("nan"))
+    for _ in range(iterations):
+        if batch_size and batch_size < len(yt):
+            idx = torch.from_numpy(rng.integers(0, len(yt), size=batch_size))
+            xb, yb = Xt[idx], yt[idx]
+        else:
+            xb, yb = Xt, yt
+        loss = criterion(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval(), float(loss.item())

@@ -68,10 +68,6 @@ class RecurrentLayer(nn.Module):
         else:
             raise ValueError(f"unknown cell {cell!r}")
 
-    @property
-    def has_cell_state(self) -> bool:
-        return self.cell != "rnn"
-
     def forward(self, x: torch.Tensor):
         out, state = self.rnn(x)
         if self.cell == "rnn":
