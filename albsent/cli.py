@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     for sp in sub.choices.values():  # -v/-q also after the subcommand
         sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
-        sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings only, no progress bars")
+        sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="warnings only, no progress bars")
     return parser
 
 

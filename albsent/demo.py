@@ -19,7 +19,8 @@ SENTENCES = {
         "Ushqimi ishte i shijshëm dhe shërbimi perfekt.", "Jemi shumë krenarë për ju.",
     ],
     "neutral": [
-        "Takimi fillon në orën dhjetë.", "Autobusi niset nga stacioni qendror.", "Dyqani është i hapur nga e hëna në të premte.",
+        "Takimi fillon në orën dhjetë.", "Autobusi niset nga stacioni qendror.",
+        "Dyqani është i hapur nga e hëna në të premte.",
         "Sot është e mërkurë.", "Dokumentet janë në tavolinë.", "Treni arrin pas dy orësh.",
         "Ky libër ka treqind faqe.", "Zyra ndodhet në katin e dytë.",
     ],
@@ -47,12 +48,14 @@ def synthesize_corpus(out_dir: str | Path, speakers: int = 3, seed: int = 0) -> 
             rate, pitch, rng_ = PROSODY[label]
             for i, text in enumerate(texts):
                 audio, sr = tts.say(
-                    text, voice=voice, rate=rate + rng.integers(-10, 11), pitch=np.clip(pitch + shift + rng.integers(-5, 6), 0, 99),
+                    text, voice=voice, rate=rate + rng.integers(-10, 11),
+                    pitch=np.clip(pitch + shift + rng.integers(-5, 6), 0, 99),
                     pitch_range=np.clip(rng_ + rng.integers(-5, 6), 0, 99),
                 )
                 rel = f"wav/{spk}_{label}_{i}.wav"
                 sf.write(out / rel, audio, sr, subtype="PCM_16")
-                rows.append({"path": rel, "label": label, "speaker": spk, "text": text, "source": "synthetic-espeak-ng"})
+                rows.append({"path": rel, "label": label, "speaker": spk, "text": text,
+                             "source": "synthetic-espeak-ng"})
     pd.DataFrame(rows).to_csv(out / "manifest.csv", index=False)
     (out / "README.txt").write_text(
         "SYNTHETIC demo corpus: Albanian sentences spoken by eSpeak NG (voice sq) with sentiment-dependent\n"
@@ -61,7 +64,8 @@ def synthesize_corpus(out_dir: str | Path, speakers: int = 3, seed: int = 0) -> 
     return out / "manifest.csv"
 
 
-def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: str | None = None, progress: bool = True) -> dict:
+def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: str | None = None,
+             progress: bool = True) -> dict:
     """extract -> stats on one Ray cluster, then train (K-fold, grouped) -> report."""
     from albsent.config import build
     from albsent.pipeline.cluster import ray_session

@@ -146,12 +146,13 @@ def main() -> None:
     ap.add_argument("--skip-cluster", action="store_true", help="do not run albsent on an already running cluster")
     ap.add_argument("--repeats", type=int, default=1, help="albsent runs of each kind, each between two plain runs")
     ap.add_argument("--librosa-clips", type=int, default=400, help="files for the librosa_loop baseline (0: skip it)")
-    ap.add_argument("--librosa-pyin", type=int, default=0, help=argparse.SUPPRESS)  # child mode: the librosa_loop baseline
+    # child mode: the librosa_loop baseline
+    ap.add_argument("--librosa-pyin", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", metavar="FILE", help="also write the report here")
     ap.add_argument("--plain", metavar="MANIFEST", help=argparse.SUPPRESS)  # child mode: run the plain loop, print JSON
     ap.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)),
-                    help="CPUs of albsent's local cluster and processes of the reference (default: this process's affinity, "
-                         "so `taskset -c 0,1` measures 2 cores of a larger machine)")
+                    help="CPUs of albsent's local cluster and processes of the reference "
+                         "(default: this process's affinity, so `taskset -c 0,1` measures 2 cores of a larger machine)")
     args = ap.parse_args()
     if args.plain:
         if args.librosa_pyin:
@@ -227,7 +228,8 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
     config = ExtractConfig()
     local = ["--set", f"batch_size={args.batch_size}", "--set", f"ray.num_cpus={args.cpus}"]
     plains, timed = [timed_plain(manifest)], []
-    for r in range(args.repeats):  # plain, then per repeat: albsent (own cluster), albsent (running cluster), ideal, plain
+    # plain, then per repeat: albsent (own cluster), albsent (running cluster), ideal, plain
+    for r in range(args.repeats):
         out = work / f"repeat{r}"  # fresh stores each time: a rerun on the same store would resume (no work)
         run_ = timed_extract(albsent_cmd(manifest, out / "store", ray_tmp, local), env, args.clips)
         # The fixed cost of one run (start the local cluster, start and warm up workers, stop):
@@ -271,7 +273,8 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
         # CPU-s per wall-s of the plain loop: numpy/BLAS threads spin on the second core (~1.7 here)
         # for ~3 % less wall time; albsent's workers run one thread each (Ray sets OMP_NUM_THREADS=1).
         "plain_loop_cores": round(sum(p["cpu_s"] for p in plains) / sum(loops), 2),
-        "albsent_wall_s": round(mid["albsent_wall_s"], 1), "albsent_x_realtime": round(audio_s / mid["albsent_wall_s"], 1),
+        "albsent_wall_s": round(mid["albsent_wall_s"], 1),
+        "albsent_x_realtime": round(audio_s / mid["albsent_wall_s"], 1),
         "speedup": round(mid["speedup"], 2), "target": 1.8,
         "speedup_vs_loop_only": round(mid["speedup_vs_loop_only"], 2),
         "fixed_cost_s": round(mid["fixed_cost_s"], 1),
@@ -284,12 +287,14 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
         # the same loop with librosa.pyin (on the first --librosa-clips files): what albsent's faster F0 decoder buys
         "librosa_loop_x_realtime": round(ref["audio_s"] / ref["wall_s"], 1) if ref else None,
         "plain_vs_librosa_loop": round((ref["wall_s"] / ref["audio_s"]) / (loop_wall / audio_s), 2) if ref else None,
-        "albsent_vs_librosa_loop": round((ref["wall_s"] / ref["audio_s"]) / (mid["albsent_wall_s"] / audio_s), 2) if ref else None,
+        "albsent_vs_librosa_loop": (round((ref["wall_s"] / ref["audio_s"]) / (mid["albsent_wall_s"] / audio_s), 2)
+                                    if ref else None),
         "plain_spread_pct": round(100 * (max(loops) - min(loops)) / min(loops), 1),
         "runs": runs,
-        "note": "per repeat, each albsent run against the plain runs before and after it, interpolated to its midpoint; "
-                "the figures are medians over repeats. speedup: whole processes; speedup_vs_loop_only: the plain loop "
-                "without its imports and warm-up; steady_state_speedup also removes albsent's fixed cost (a 4-clip run)",
+        "note": "per repeat, each albsent run against the plain runs before and after it, interpolated to its "
+                "midpoint; the figures are medians over repeats. speedup: whole processes; speedup_vs_loop_only: "
+                "the plain loop without its imports and warm-up; steady_state_speedup also removes albsent's fixed "
+                "cost (a 4-clip run)",
     }
     print(json.dumps(report["speed"]), flush=True)
 
@@ -299,11 +304,13 @@ def run(args, env: dict, work: Path, ray_tmp: str) -> dict:
     for n in [int(s) for s in args.memory_sizes.split(",")]:
         m = many_clips(work / f"mem{n}", n, args.memory_seconds, seed=n)
         wall, mem, out = run_measured(
-            albsent_cmd(m, work / f"mem{n}_store", ray_tmp, ["--features", "mfcc", "--set", "batch_size=64", "--set", f"ray.num_cpus={args.cpus}"]), env)
+            albsent_cmd(m, work / f"mem{n}_store", ray_tmp,
+                        ["--features", "mfcc", "--set", "batch_size=64", "--set", f"ray.num_cpus={args.cpus}"]), env)
         summary = json.loads(out.strip().splitlines()[-1])
         assert summary["stored"] == n, summary
         row = {"clips": n, "wall_s": round(wall, 1), "driver_peak_mib": round(mem.driver_peak / 2**20),
-               "worker_peak_mib": round(mem.worker_peak / 2**20), "workers_total_peak_mib": round(mem.workers_total_peak / 2**20)}
+               "worker_peak_mib": round(mem.worker_peak / 2**20),
+               "workers_total_peak_mib": round(mem.workers_total_peak / 2**20)}
         report["memory"].append(row)
         print(json.dumps(row), flush=True)
     a, b = report["memory"][0], report["memory"][-1]

@@ -75,7 +75,8 @@ def naive(model_dir: str, clips: list[np.ndarray], device: str, normalize: bool)
     return t, out
 
 
-def albsent_run(model_dir: str, clips: list[np.ndarray], dtype: str, device: str, batch_s: float) -> tuple[Timer, list[np.ndarray], str]:
+def albsent_run(model_dir: str, clips: list[np.ndarray], dtype: str, device: str,
+                batch_s: float) -> tuple[Timer, list[np.ndarray], str]:
     import torch
 
     from albsent.features.ssl import SslConfig, SslExtractor
@@ -122,17 +123,18 @@ def main() -> None:
     ap.add_argument("--segment-s", type=float, default=0.0, help="cut clips into equal windows (bucketed batches)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--batch-seconds", type=float, default=60.0, help="ssl.batch_seconds: padded audio per forward pass")
+    ap.add_argument("--batch-seconds", type=float, default=60.0,
+                    help="ssl.batch_seconds: padded audio per forward pass")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--pipeline", action="store_true", help="also time `albsent extract` end to end (Ray)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
     import torch
+    from transformers.utils import logging as hf_logging
 
     from albsent.features.ssl_model import load_spec
     from albsent.testing.tiny_ssl import save_model
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     if args.threads:
@@ -140,10 +142,12 @@ def main() -> None:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     clips = make_clips(args.clips, args.min_s, args.max_s, args.seed, args.segment_s)
     audio_s = sum(c.size for c in clips) / 16000
-    print(f"device {device} ({torch.get_num_threads()} threads{', ' + torch.cuda.get_device_name() if device == 'cuda' else ''}); "
+    print(f"device {device} ({torch.get_num_threads()} threads"
+          f"{', ' + torch.cuda.get_device_name() if device == 'cuda' else ''}); "
           f"{len(clips)} clips, {audio_s:.1f} s of audio; figures in audio s per s, best of {args.repeats}")
     print("rates: audio s per wall s (= x real time) / per CPU s; speedup = albsent auto vs naive (wall / CPU)")
-    print(f"{'family':<9} {'naive fp32':>15} {'albsent fp32':>15} {'albsent bf16':>15} {'auto':>9} {'speedup':>13} {'|fp32-naive|':>12} {'bf16-naive rel':>14}")
+    print(f"{'family':<9} {'naive fp32':>15} {'albsent fp32':>15} {'albsent bf16':>15} {'auto':>9} {'speedup':>13} "
+          f"{'|fp32-naive|':>12} {'bf16-naive rel':>14}")
     from albsent.features.ssl import SslConfig, SslExtractor
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,11 +173,13 @@ def main() -> None:
             rw = {k: audio_s / v for k, v in wall.items()}
             rc = {k: audio_s / v for k, v in cpu.items()}
             print(f"{fam:<9} {rw['naive']:>7.1f} / {rc['naive']:<6.1f} {rw['fp32']:>7.1f} / {rc['fp32']:<6.1f} "
-                  f"{rw['bf16']:>7.1f} / {rc['bf16']:<6.1f} {auto:>9} {rw[auto] / rw['naive']:>5.2f}x / {rc[auto] / rc['naive']:.2f}x "
+                  f"{rw['bf16']:>7.1f} / {rc['bf16']:<6.1f} {auto:>9} "
+                  f"{rw[auto] / rw['naive']:>5.2f}x / {rc[auto] / rc['naive']:.2f}x "
                   f"{d32:>12.1e} {rel:>14.1e}", flush=True)
             if args.pipeline and fam == args.families.split(",")[0]:
                 t = pipeline(model_dir, clips, Path(tmp) / "pipe", device)
-                print(f"  albsent extract end to end ({fam}, Ray start + model load + Parquet): {t:.1f} s = {audio_s / t:.2f} audio s/s", flush=True)
+                print(f"  albsent extract end to end ({fam}, Ray start + model load + Parquet): "
+                      f"{t:.1f} s = {audio_s / t:.2f} audio s/s", flush=True)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,8 @@ def main() -> None:
               "overhead_total_pct": 100 * (total_s - loop_s) / loop_s,
               "tune_machinery_pct": 100 * (trials_s - inside_s) / inside_s,
               "cpu_count": os.cpu_count(), "loadavg_1min": os.getloadavg()[0]}
-    print(f"sweep: {args.n} trials in {trials_s:.1f} s (Tuner.fit) / {total_s:.1f} s (whole run_sweep: data, Ray start, results)")
+    print(f"sweep: {args.n} trials in {trials_s:.1f} s (Tuner.fit) / "
+          f"{total_s:.1f} s (whole run_sweep: data, Ray start, results)")
     print(f"inside the trials: fit() + reports took {inside_s:.1f} s (epochs run: {result['epochs_run']})")
     print(f"overhead vs plain loop (mean of before/after, which differ by {result['loop_noise_pct']:.1f} %): "
           f"{result['overhead_trials_pct']:+.1f} % (trials) / {result['overhead_total_pct']:+.1f} % (whole command); "

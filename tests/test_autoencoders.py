@@ -82,7 +82,8 @@ def frames(seed: int = 0) -> Frames:
 
 
 @pytest.mark.parametrize("name,target", [(m, "next") for m in MODELS]
-                         + [("lstm", "shifted"), ("conv_mlstm", "shifted"), ("seq2seq", "reconstruct"), ("dense", "reconstruct")])
+                         + [("lstm", "shifted"), ("conv_mlstm", "shifted"), ("seq2seq", "reconstruct"),
+                            ("dense", "reconstruct")])
 def test_learns_next_frame_structure(name, target):
     """Validation loss on held-out sequences ends far below predicting the training mean."""
     model = dict(name=name, hidden_size=24, layers=1, dense_hidden=[48], bottleneck=12, conv_channels=16,

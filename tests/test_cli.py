@@ -71,9 +71,10 @@ def test_extract_cli_starts_and_stops_its_own_local_cluster(corpus, tmp_path):
 
 @pytest.mark.ray
 def test_folder_labels_from_parent_and_segment_flag(tmp_path, ray_local):
-    from albsent.testing.synth import voice
     import numpy as np
     import soundfile as sf
+
+    from albsent.testing.synth import voice
 
     rng = np.random.default_rng(0)
     for cls in ("pos", "neg"):

@@ -31,10 +31,12 @@ class JobCluster(LocalCluster):
 
     def submit(self, *entrypoint: str, timeout_s: float = 240, wait: bool = True, submission_id: str | None = None):
         cmd = [str(BIN / "ray"), "job", "submit", "--address", self.dashboard, "--working-dir", ".",
-               "--runtime-env", "cluster/runtime_env.yaml", *(["--submission-id", submission_id] if submission_id else []),
+               "--runtime-env", "cluster/runtime_env.yaml",
+               *(["--submission-id", submission_id] if submission_id else []),
                "--", *entrypoint]
         if not wait:
-            return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            return subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
         return subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -56,7 +58,8 @@ def assert_exactly_once(manifest: Path, store_dir: Path) -> None:
     dupes = [i for i, n in Counter(row_ids).items() if n > 1] + [i for i, n in quarantined.items() if n > 1]
     assert not dupes, f"{len(dupes)} ids written twice, e.g. {dupes[:3]}"
     assert not set(stored) & set(quarantined), "an input is both stored and quarantined"
-    assert set(stored) | set(quarantined) == expected, f"missing {len(expected - set(stored) - set(quarantined))} inputs"
+    assert set(stored) | set(quarantined) == expected, (
+        f"missing {len(expected - set(stored) - set(quarantined))} inputs")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ def test_set_overrides_file_and_flags(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("mfcc:\n  n_mfcc: 13\nfeatures: [mfcc]\n")
     c = load(ExtractConfig, cfg, ["mfcc.deltas=1", "audio.segment_s=1.5"], {"labels_from": "parent"})
-    assert (c.mfcc.n_mfcc, c.mfcc.deltas, c.audio.segment_s, c.features, c.labels_from) == (13, 1, 1.5, ["mfcc"], "parent")
+    assert (c.mfcc.n_mfcc, c.mfcc.deltas, c.audio.segment_s, c.features, c.labels_from) == (
+        13, 1, 1.5, ["mfcc"], "parent")
 
 
 def test_unknown_key_lists_valid_keys():

@@ -131,7 +131,8 @@ def _groups(spec: dict) -> dict[str, dict]:
         assert {"groupName", "minReplicas", "maxReplicas", "rayStartParams", "template"} <= set(g)
         assert 0 <= g["minReplicas"] <= g.get("replicas", g["minReplicas"]) <= g["maxReplicas"], g["groupName"]
         raw = g["rayStartParams"].get("resources", '"{}"')
-        out[g["groupName"]] = {"resources": json.loads(json.loads(raw)), "container": g["template"]["spec"]["containers"][0]}
+        out[g["groupName"]] = {"resources": json.loads(json.loads(raw)),
+                               "container": g["template"]["spec"]["containers"][0]}
     return out
 
 

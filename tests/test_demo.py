@@ -29,7 +29,8 @@ import hashlib, json, sys
 from pathlib import Path
 from albsent.demo import SPEAKERS, synthesize_corpus
 synthesize_corpus(sys.argv[1], speakers=len(SPEAKERS))
-print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(sys.argv[1]).glob("wav/*.wav"))}))
+print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                  for p in sorted(Path(sys.argv[1]).glob("wav/*.wav"))}))
 """
 
 
@@ -41,8 +42,8 @@ def test_synthetic_corpus_is_the_same_in_every_process(tmp_path):
     import subprocess
     import sys
 
-    runs = [json.loads(subprocess.run([sys.executable, "-c", HASH_CORPUS, str(tmp_path / f"run{k}")], capture_output=True,
-                                      text=True, check=True).stdout) for k in range(2)]
+    runs = [json.loads(subprocess.run([sys.executable, "-c", HASH_CORPUS, str(tmp_path / f"run{k}")],
+                                      capture_output=True, text=True, check=True).stdout) for k in range(2)]
     assert len(runs[0]) == 4 * sum(len(t) for t in SENTENCES.values())
     assert runs[0] == runs[1], sorted(k for k in runs[0] if runs[0][k] != runs[1].get(k))[:5]
 

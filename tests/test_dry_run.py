@@ -47,7 +47,8 @@ def test_cli_dry_run_writes_nothing(corpus, hubert, tmp_path, capsys):
     from albsent.cli import main
 
     out = tmp_path / "store"
-    assert main(["extract", str(corpus), "--out", str(out), "--features", "mfcc", "--ssl-model", hubert, "--dry-run", "--json"]) == 0
+    assert main(["extract", str(corpus), "--out", str(out), "--features", "mfcc", "--ssl-model", hubert,
+                 "--dry-run", "--json"]) == 0
     p = json.loads(capsys.readouterr().out)
     assert p["features"] == ["mfcc", "ssl"] and p["inputs"] == 24 and "ssl_hubert_mean" in p["columns"]
     assert not out.exists()

@@ -20,7 +20,8 @@ def waves(seed=0, n=12):
 
 
 def run(path, device, dtype, **kw):
-    ext = SslExtractor(SslConfig(models=[path], device=device, dtype=dtype, std=True, sequence_layers=[1], **kw), 16000, "float32")
+    ext = SslExtractor(SslConfig(models=[path], device=device, dtype=dtype, std=True, sequence_layers=[1], **kw),
+                       16000, "float32")
     return ext.extract(waves()), ext
 
 
@@ -61,7 +62,8 @@ def test_extract_puts_the_ssl_actor_on_the_gpu(tiny, corpus, ray_local, tmp_path
     from albsent.store import Store, to_matrix
 
     def store(device):
-        config = ExtractConfig(features=["mfcc", "ssl"], ssl=SslConfig(models=[tiny["hubert"]], dtype="float32", device=device))
+        config = ExtractConfig(features=["mfcc", "ssl"],
+                               ssl=SslConfig(models=[tiny["hubert"]], dtype="float32", device=device))
         out = tmp_path / device
         summary = extract(str(corpus), str(out), config, progress=False)
         assert (summary.stored, summary.quarantined) == (24, 0)
@@ -78,9 +80,8 @@ def test_extract_puts_the_ssl_actor_on_the_gpu(tiny, corpus, ray_local, tmp_path
 
 @pytest.mark.parametrize("model,kind", [("mlp", "pooled"), ("bilstm_attn", "sequence"), ("logreg", "layers")])
 def test_fit_trains_on_the_gpu_and_returns_a_cpu_model(model, kind, tmp_path):
-    from tests.test_train import config, make_data
-
     from albsent.train import fit, load_bundle
+    from tests.test_train import config, make_data
 
     data = make_data(kind)
     gpu = fit(config(model=model, device="cuda", class_weighted=True, epochs=20), data, out_dir=tmp_path)
@@ -92,10 +93,9 @@ def test_fit_trains_on_the_gpu_and_returns_a_cpu_model(model, kind, tmp_path):
 
 
 def test_pretrain_on_the_gpu_returns_a_cpu_model(tmp_path):
-    from tests.test_pretrain import synthetic_frames
-
     from albsent.models.autoencoders import AutoencoderConfig
     from albsent.pretrain import PretrainConfig, WindowConfig, pretrain
+    from tests.test_pretrain import synthetic_frames
 
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="mlstm", hidden_size=10),
                             iterations=40, val_every=20, checkpoint_every=20, batch_size=16, seed=1, device="cuda")

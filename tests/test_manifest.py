@@ -1,7 +1,7 @@
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import numpy as np
 
 from albsent.audio.manifest import plan_inputs, utterance_id
 from albsent.errors import InputError
@@ -61,7 +61,8 @@ def test_path_outside_allowed_roots_is_an_error_unless_allowed(folder, tmp_path_
     other = tmp_path_factory.mktemp("elsewhere")
     sf.write(other / "x.wav", np.zeros(1600, np.float32), 16000)
     (folder / "sub").mkdir()
-    m = write_csv(folder / "sub" / "m.csv", [{"path": "../audio/sad/1.wav", "label": "s"}, {"path": str(other / "x.wav"), "label": "s"}])
+    m = write_csv(folder / "sub" / "m.csv",
+                  [{"path": "../audio/sad/1.wav", "label": "s"}, {"path": str(other / "x.wav"), "label": "s"}])
     with pytest.raises(InputError, match=r"line 2: path '../audio/sad/1.wav' resolves to .* outside the allowed roots"):
         plan_inputs(m)
     df = plan_inputs(m, allowed_roots=[str(folder), str(other)])

@@ -25,7 +25,8 @@ def _check(y_true, y_pred, labels):
 
 def test_known_predictions():
     y_true = ["negative"] * 4 + ["neutral"] * 3 + ["positive"] * 3
-    y_pred = ["negative", "negative", "negative", "neutral", "neutral", "neutral", "negative", "positive", "negative", "negative"]
+    y_pred = ["negative", "negative", "negative", "neutral", "neutral", "neutral", "negative", "positive", "negative",
+              "negative"]
     m = _check(y_true, y_pred, LABELS)
     assert m["accuracy"] == pytest.approx(0.6)
     # recalls 3/4, 2/3, 1/3 -> balanced accuracy 7/12

@@ -3,7 +3,6 @@ parameter, overfits 8 examples; padding does not change BiLSTM output; layer sum
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -25,7 +25,8 @@ def clips(tmp_path_factory) -> list[np.ndarray]:
     from albsent.audio.preprocess import AudioConfig, preprocess
     from albsent.testing.synth import make_corpus
 
-    manifest = make_corpus(tmp_path_factory.mktemp("corpus_smile"), n_per_class=1, speakers=1, duration_s=(0.5, 1.2), seed=5)
+    manifest = make_corpus(tmp_path_factory.mktemp("corpus_smile"), n_per_class=1, speakers=1, duration_s=(0.5, 1.2),
+                           seed=5)
     out = []
     for wav in sorted((manifest.parent / "wav").glob("*.wav")):
         dec = decode(str(wav))
@@ -60,8 +61,10 @@ def test_stored_values_equal_opensmile_process_signal(clips, name, feature_set, 
     cols = {c.name: c for c in ext.columns()}
     seq_dtype = "float32" if name == "compare" else "float16"  # ComParE's spectral variance overflows float16
     assert cols == {
-        f"{name}_func": cols[f"{name}_func"], name: cols[name], f"{name}_mean": cols[f"{name}_mean"], f"{name}_std": cols[f"{name}_std"]}
-    assert cols[f"{name}_func"].shape == (n_func,) and cols[name].shape == (None, n_lld) and cols[name].dtype == seq_dtype
+        f"{name}_func": cols[f"{name}_func"], name: cols[name], f"{name}_mean": cols[f"{name}_mean"],
+        f"{name}_std": cols[f"{name}_std"]}
+    assert (cols[f"{name}_func"].shape == (n_func,) and cols[name].shape == (None, n_lld)
+            and cols[name].dtype == seq_dtype)
     assert cols[f"{name}_mean"].shape == (n_lld,) and cols[f"{name}_std"].dtype == "float32"
     rows = ext.extract(clips)  # one extractor, clips in a row: the reused openSMILE instance keeps no state
     for x, row in zip(clips, rows):
@@ -74,7 +77,8 @@ def test_stored_values_equal_opensmile_process_signal(clips, name, feature_set, 
             de = smile(feature_set, "LowLevelDescriptors_Deltas", xc)
             assert len(de) == len(lld) + 2  # openSMILE's end-of-input frames; cut to the LLD frames
             starts = [lv.index.get_level_values("start").total_seconds()[: len(lld)] for lv in (lld, de)]
-            np.testing.assert_array_equal(starts[0][:-5], starts[1][:-5])  # the last frames' times differ by a hop or two
+            # the last frames' times differ by a hop or two
+            np.testing.assert_array_equal(starts[0][:-5], starts[1][:-5])
             want = np.concatenate([want, de.to_numpy(np.float32)[: len(lld)]], axis=1)
         assert row[f"{name}_func"].shape == (n_func,) and row[f"{name}_func"].dtype == np.float32
         np.testing.assert_array_equal(row[f"{name}_func"], func.to_numpy(np.float32)[0])
@@ -88,9 +92,11 @@ def test_stored_values_equal_opensmile_process_signal(clips, name, feature_set, 
 
 
 def test_metadata_names_frame_shift_and_voicing():
-    for name, feature_set, f0 in [("egemaps", "eGeMAPSv02", "F0semitoneFrom27.5Hz_sma3nz"), ("compare", "ComParE_2016", "F0final_sma")]:
+    for name, feature_set, f0 in [("egemaps", "eGeMAPSv02", "F0semitoneFrom27.5Hz_sma3nz"),
+                                  ("compare", "ComParE_2016", "F0final_sma")]:
         meta = build(name).metadata()
-        lld = list(opensmile.Smile(getattr(opensmile.FeatureSet, feature_set), opensmile.FeatureLevel.LowLevelDescriptors).feature_names)
+        lld = list(opensmile.Smile(getattr(opensmile.FeatureSet, feature_set),
+                                   opensmile.FeatureLevel.LowLevelDescriptors).feature_names)
         func = list(opensmile.Smile(getattr(opensmile.FeatureSet, feature_set)).feature_names)
         assert meta["feature_names"] == lld and meta["func_feature_names"] == func
         assert meta["frame_shift_s"] == 0.01 and meta["feature_set"] == feature_set and meta["opensmile_version"]
@@ -99,7 +105,8 @@ def test_metadata_names_frame_shift_and_voicing():
         assert meta["columns"][name][1] == len(lld) and meta["columns"][f"{name}_func"] == [len(func)]
     de = build("compare", compare={"lld_deltas": True})
     names = de.metadata()["feature_names"]
-    deltas = opensmile.Smile(opensmile.FeatureSet.ComParE_2016, opensmile.FeatureLevel.LowLevelDescriptors_Deltas).feature_names
+    deltas = opensmile.Smile(opensmile.FeatureSet.ComParE_2016,
+                             opensmile.FeatureLevel.LowLevelDescriptors_Deltas).feature_names
     assert de.columns()[1].shape == (None, 130) and names[65:] == list(deltas) and names[0] == "F0final_sma"
 
 
@@ -163,7 +170,8 @@ def test_extract_cli_with_egemaps_end_to_end(ray_local, tmp_path):
     _, segs = preprocess(dec.samples, dec.sample_rate_hz, store_config_audio(meta), row["path"])
     func = smile("eGeMAPSv02", "Functionals", np.clip(segs[0].samples, -1.0, 32767 / 32768)).to_numpy(np.float32)[0]
     np.testing.assert_array_equal(np.asarray(row["egemaps_func"], np.float32), func)
-    for spec, dim in [("egemaps.func", 88), ("egemaps", 50), ("egemaps.rich", 25 * 11), ("mfcc.rich+egemaps.func", 120 * 9 + 88)]:
+    for spec, dim in [("egemaps.func", 88), ("egemaps", 50), ("egemaps.rich", 25 * 11),
+                      ("mfcc.rich+egemaps.func", 120 * 9 + 88)]:
         data = load_data(str(out), spec, "utterance")
         assert data.X.shape == (6, dim) and np.isfinite(data.X).all(), spec
     # rerun: everything stored already, nothing added

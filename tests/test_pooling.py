@@ -29,7 +29,8 @@ def reference(f: np.ndarray, voiced: np.ndarray) -> dict[str, np.ndarray]:
         "p20": np.percentile(f, 20, axis=0), "p50": np.percentile(f, 50, axis=0), "p80": np.percentile(f, 80, axis=0),
         "range": np.percentile(f, 99, axis=0) - np.percentile(f, 1, axis=0),
         "slope": np.polyfit(t, f.astype(np.float64), 1)[0],
-        "skew": scipy.stats.skew(f.astype(np.float64), axis=0), "kurt": scipy.stats.kurtosis(f.astype(np.float64), axis=0),
+        "skew": scipy.stats.skew(f.astype(np.float64), axis=0),
+        "kurt": scipy.stats.kurtosis(f.astype(np.float64), axis=0),
         "vmean": f[voiced].astype(np.float64).mean(0), "vstd": f[voiced].astype(np.float64).std(0),
     }
 
@@ -44,7 +45,8 @@ def test_every_stat_matches_numpy_and_scipy(T):
     assert list(got) == list(STATS)
     for s in STATS:
         assert got[s].shape == (12,) and got[s].dtype == np.float32, s
-        np.testing.assert_allclose(got[s], want[s], rtol=2e-5, atol=1e-4 * float(np.abs(f).max()) if s == "slope" else 1e-5, err_msg=s)
+        np.testing.assert_allclose(got[s], want[s], rtol=2e-5,
+                                   atol=1e-4 * float(np.abs(f).max()) if s == "slope" else 1e-5, err_msg=s)
     # mean and std are exactly what FrameExtractor stored before pooling existed
     np.testing.assert_array_equal(got["mean"], f.mean(0))
     np.testing.assert_array_equal(got["std"], f.std(0))
@@ -118,7 +120,8 @@ def test_default_extract_config_hash_is_unchanged():
     ("mfcc", ["mfcc_mean", "mfcc_std"], [("mfcc_mean", None), ("mfcc_std", None)]),
     ("mfcc.rich", ["mfcc_mean", "mfcc_std", "mfcc"],
      [("mfcc_mean", None), ("mfcc_std", None), ("mfcc", RICH[2:] + ("vmean", "vstd"))]),
-    ("mfcc.mean,std,p50", ["mfcc_mean", "mfcc_std", "mfcc"], [("mfcc_mean", None), ("mfcc_std", None), ("mfcc", ("p50",))]),
+    ("mfcc.mean,std,p50", ["mfcc_mean", "mfcc_std", "mfcc"],
+     [("mfcc_mean", None), ("mfcc_std", None), ("mfcc", ("p50",))]),
     ("mfcc.p50,mean", ["mfcc", "mfcc_mean"], [("mfcc", ("p50",)), ("mfcc_mean", None)]),
     ("egemaps.func", ["egemaps_func"], [("egemaps_func", None)]),
     ("mfcc.rich + egemaps.func", ["mfcc_mean", "mfcc_std", "mfcc", "egemaps_func"], None),
@@ -148,12 +151,14 @@ def test_stat_spec_errors(bad, why):
 
 INFO = {"mfcc_mean": {"shape": [4], "dtype": "float32"}, "mfcc_std": {"shape": [4], "dtype": "float32"},
         "mfcc": {"shape": [None, 4], "dtype": "float16"},
-        "shortterm": {"shape": [None, 3], "dtype": "float16", "voicing": {"feature": "voicing_prob", "index": 2, "threshold": 0.5}},
+        "shortterm": {"shape": [None, 3], "dtype": "float16",
+                      "voicing": {"feature": "voicing_prob", "index": 2, "threshold": 0.5}},
         "shortterm_mean": {"shape": [3], "dtype": "float32"}, "shortterm_std": {"shape": [3], "dtype": "float32"}}
 
 
 def test_resolve_names_what_is_missing_and_what_exists():
-    with pytest.raises(StoreError, match=r"needs column 'mfcc_func'.*stored statistics of 'mfcc': mean, std; pooled from its frame sequence: p20.*kurt, pNN"):
+    with pytest.raises(StoreError, match=r"needs column 'mfcc_func'.*stored statistics of 'mfcc': mean, std; "
+                                         r"pooled from its frame sequence: p20.*kurt, pNN"):
         resolve(parse("mfcc.func"), INFO)
     no_seq = {k: v for k, v in INFO.items() if k != "mfcc"}
     with pytest.raises(StoreError, match=r"pools p20,p50.* 'mfcc'.*sequences: true.*mfcc_mean"):
@@ -185,8 +190,10 @@ def test_voicing_flags_from_metadata_and_for_older_stores():
     assert voicing_flags({"extractors": {"shortterm": ext}}) == {
         "shortterm": {"feature": "voicing_prob", "index": 2, "threshold": 0.5}}  # older store: derived from the names
     ext_no_f0 = {"feature_names": names[:1], "columns": {"shortterm": [None, 1]}}
-    assert voicing_flags({"extractors": {"shortterm": ext_no_f0, "mfcc": {"feature_names": ["a"], "columns": {"mfcc": [None, 1]}}}}) == {}
-    recorded = {"feature_names": ["F0", "x"], "columns": {"egemaps": [None, 2]}, "voicing": {"feature": "F0", "index": 0, "threshold": 0.0}}
+    assert voicing_flags({"extractors": {"shortterm": ext_no_f0,
+                                         "mfcc": {"feature_names": ["a"], "columns": {"mfcc": [None, 1]}}}}) == {}
+    recorded = {"feature_names": ["F0", "x"], "columns": {"egemaps": [None, 2]},
+                "voicing": {"feature": "F0", "index": 0, "threshold": 0.0}}
     assert voicing_flags({"extractors": {"egemaps": recorded}})["egemaps"]["index"] == 0
 
 
@@ -200,7 +207,8 @@ def rich_store(tmp_path_factory):
     from albsent.pipeline.worker import ExtractBlock
     from albsent.testing.synth import make_corpus
 
-    manifest = make_corpus(tmp_path_factory.mktemp("corpus_pool"), n_per_class=2, speakers=2, duration_s=(0.6, 1.0), seed=4)
+    manifest = make_corpus(tmp_path_factory.mktemp("corpus_pool"), n_per_class=2, speakers=2, duration_s=(0.6, 1.0),
+                           seed=4)
     out = tmp_path_factory.mktemp("st") / "rich"
     config = ExtractConfig()  # mfcc + shortterm (f0 on)
     items, store, meta = prepare(str(manifest), str(out), config)
@@ -213,7 +221,8 @@ def test_load_time_pooling_equals_pooling_the_stored_sequences(rich_store):
     from albsent.store import Store, to_matrix, to_sequences
 
     store = Store(str(rich_store))
-    assert store.meta["extractors"]["shortterm"]["voicing"] == {"feature": "voicing_prob", "index": 23, "threshold": 0.5}
+    assert store.meta["extractors"]["shortterm"]["voicing"] == {"feature": "voicing_prob", "index": 23,
+                                                                "threshold": 0.5}
     assert "voicing" not in store.meta["extractors"]["mfcc"]
     data = load_data(str(rich_store), "mfcc.rich+shortterm.rich", "utterance")
     assert data.X.shape == (12, 120 * 9 + 24 * 11) and data.X.dtype == np.float32 and np.isfinite(data.X).all()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from albsent.cli import main
 from albsent.config import to_dict
@@ -49,9 +48,11 @@ def ssl_store(tmp_path_factory) -> Path:
     from albsent.testing.synth import make_corpus
     from albsent.testing.tiny_ssl import save_model
 
-    corpus = make_corpus(tmp_path_factory.mktemp("corpus_ssl"), n_per_class=2, speakers=2, duration_s=(0.6, 0.9), seed=2)
+    corpus = make_corpus(tmp_path_factory.mktemp("corpus_ssl"), n_per_class=2, speakers=2, duration_s=(0.6, 0.9),
+                         seed=2)
     model = save_model(tmp_path_factory.mktemp("tiny") / "hubert", "hubert")
-    config = build(ExtractConfig, {"features": ["mfcc", "ssl"], "ssl": {"models": [str(model)], "sequence_layers": [2]}})
+    config = build(ExtractConfig, {"features": ["mfcc", "ssl"],
+                                   "ssl": {"models": [str(model)], "sequence_layers": [2]}})
     return build_store(corpus, tmp_path_factory.mktemp("st") / "ssl", config)
 
 
@@ -79,7 +80,8 @@ def test_train_predict_report_cli(mfcc_store, tmp_path, capsys):
     rc = main(["-q", "train", "--config", "configs/smoke/train.yaml", "--store", str(mfcc_store), "--out", str(run)])
     assert rc == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert {"accuracy", "macro_f1", "balanced_accuracy", "per_class", "confusion_matrix", "labels", "audit"} <= set(metrics)
+    assert {"accuracy", "macro_f1", "balanced_accuracy", "per_class", "confusion_matrix", "labels",
+            "audit"} <= set(metrics)
     assert metrics["group_by"] == "speaker" and metrics["audit"]["groups"] == {"train": 1, "val": 1, "test": 1}
     for name in ("confusion_matrix.png", "loss_curve.png", "config.yaml", "model.safetensors", "model.json"):
         assert (run / name).is_file()
@@ -96,7 +98,8 @@ def test_train_predict_report_cli(mfcc_store, tmp_path, capsys):
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")
     capsys.readouterr()
-    rc = main(["predict", str(run), str(tmp_path / "missing.wav"), str(bad), paths[next(iter(expected))], "--segments", "0.5"])
+    rc = main(["predict", str(run), str(tmp_path / "missing.wav"), str(bad), paths[next(iter(expected))],
+               "--segments", "0.5"])
     out, err = capsys.readouterr()
     assert rc == 1
     assert "missing.wav: file does not exist" in err and "notes.wav" in err
@@ -108,7 +111,8 @@ def test_train_predict_report_cli(mfcc_store, tmp_path, capsys):
                  "--folds", "3", "--out", str(run5)]) == 0
     m5 = json.loads((run5 / "metrics.json").read_text())
     assert m5["folds"] == 3 and len(m5["per_fold"]) == 3 and m5["n"] == 27
-    rc, preds = predict_json(run5, [str(Path(paths[next(iter(expected))]).parent)], capsys)  # folder input, 3-model ensemble
+    # folder input, 3-model ensemble
+    rc, preds = predict_json(run5, [str(Path(paths[next(iter(expected))]).parent)], capsys)
     assert rc == 0 and len(preds) == 27 and all(abs(sum(p["probs"].values()) - 1) < 1e-4 for p in preds)
     capsys.readouterr()
     assert main(["report", str(run), str(run5), "--out", str(tmp_path / "table.md")]) == 0
@@ -125,14 +129,16 @@ def test_predict_errors_are_clear(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_ssl_specs_on_a_tiny_hubert_store(ssl_store, tmp_path, capsys):
-    from albsent.train import TrainConfig, fit, load_data
     from albsent.config import build
+    from albsent.train import TrainConfig, fit, load_data
 
-    base = {"store": str(ssl_store), "epochs": 3, "hidden_size": 8, "split": {"group_by": "utterance", "test_fraction": 0.34, "val_fraction": 0.17}}
+    base = {"store": str(ssl_store), "epochs": 3, "hidden_size": 8,
+            "split": {"group_by": "utterance", "test_fraction": 0.34, "val_fraction": 0.17}}
     for spec, model in [("ssl:hubert:1,2", "mlp"), ("ssl:hubert:all", "logreg"), ("ssl:hubert:seq:2", "bilstm_attn"),
                         ("mfcc+ssl:hubert:2", "mlp")]:
         data = load_data(str(ssl_store), spec, "utterance")
-        res = fit(build(TrainConfig, {**base, "features": spec, "model": model}), data, out_dir=tmp_path / spec.replace(":", "_"))
+        res = fit(build(TrainConfig, {**base, "features": spec, "model": model}), data,
+                  out_dir=tmp_path / spec.replace(":", "_"))
         assert res.metrics["n"] == len(res.split.test) and res.metrics["audit"]["passed"]
         if spec == "ssl:hubert:1,2":
             assert data.X.shape == (12, 2 * 32)

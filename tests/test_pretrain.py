@@ -51,7 +51,8 @@ def test_windows_stay_inside_utterances_and_pick_the_right_targets(target):
 
 def test_window_stride_and_feature_selection():
     seqs = ramp_sequences()
-    assert len(Windows(seqs, WindowConfig(length=3, stride=2), [0])) == len(range(0, 6 - 4 + 1, 2)) + len(range(0, 9 - 4 + 1, 2))
+    assert len(Windows(seqs, WindowConfig(length=3, stride=2), [0])) == (len(range(0, 6 - 4 + 1, 2))
+                                                                          + len(range(0, 9 - 4 + 1, 2)))
     w = WindowConfig(predict="1:3")
     assert w.out_index(5) == [1, 2] and WindowConfig(predict="0,4").out_index(5) == [0, 4]
     with pytest.raises(ConfigError, match="predict"):
@@ -82,7 +83,8 @@ def test_pretrain_reports_checkpoints_and_round_trips(tmp_path):
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="mlstm", hidden_size=10),
                             iterations=60, val_every=20, checkpoint_every=30, batch_size=16, threads=1, seed=1)
     seen = []
-    result = pretrain(config, synthetic_frames(), on_step=lambda step, m: seen.append((step, m)), out_dir=tmp_path / "ae")
+    result = pretrain(config, synthetic_frames(), on_step=lambda step, m: seen.append((step, m)),
+                      out_dir=tmp_path / "ae")
     assert [s for s, _ in seen] == [20, 40, 60]
     assert {"train_loss", "val_loss", "val_mean_baseline", "val_copy_baseline", "val_ratio"} <= set(seen[0][1])
     run = tmp_path / "ae"

@@ -30,11 +30,13 @@ def synth():
     seqs, labels, speakers = make_sequences(n=60, dim=4, seed=5)
     ids = np.array([f"u{i}" for i in range(len(seqs))], dtype=object)
     frames = Frames(parse("synthetic:seq"), seqs, list(ids), list(ids), labels, [f"f{i}" for i in range(4)])
-    config = PretrainConfig(window=WindowConfig(length=8), model=AutoencoderConfig(name="lstm", hidden_size=24, layers=1, dropout=0.2),
+    config = PretrainConfig(window=WindowConfig(length=8),
+                            model=AutoencoderConfig(name="lstm", hidden_size=24, layers=1, dropout=0.2),
                             iterations=300, val_every=300, lr=3e-3, batch_size=32, threads=1, seed=0)
     result = pretrain(config, frames)
     obj = lambda v: np.array(v, dtype=object)  # noqa: E731
-    data = Data(parse("synthetic:seq"), seqs, obj(labels), obj(speakers), "speaker", ids, ids, ids, obj([None] * len(ids)))
+    data = Data(parse("synthetic:seq"), seqs, obj(labels), obj(speakers), "speaker", ids, ids, ids,
+                obj([None] * len(ids)))
     return result, data
 
 
@@ -110,7 +112,8 @@ def test_pretrain_and_probe_in_one_call(synth):
 
     _, data = synth
     seqs = list(data.X)
-    frames = Frames(parse("synthetic:seq"), seqs, list(data.ids), list(data.ids), [None] * len(seqs), [f"f{i}" for i in range(4)])
+    frames = Frames(parse("synthetic:seq"), seqs, list(data.ids), list(data.ids), [None] * len(seqs),
+                    [f"f{i}" for i in range(4)])
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="rnn", hidden_size=8),
                             iterations=20, val_every=10, batch_size=16, threads=1,
                             probe=ProbeConfig(attach="layer1.all_mean", iterations=20, folds=2))
@@ -124,7 +127,8 @@ def test_pretrain_and_probe_in_one_call(synth):
 @pytest.mark.ray
 def test_cli_pretrain_probe_report(store, tmp_path, capsys):
     ae, run = tmp_path / "ae", tmp_path / "probe"
-    assert main(["pretrain", "--config", "configs/smoke/pretrain.yaml", "--store", str(store), "--out", str(ae), "-q"]) == 0
+    assert main(["pretrain", "--config", "configs/smoke/pretrain.yaml", "--store", str(store), "--out", str(ae),
+                 "-q"]) == 0
     assert main(["probe", "--pretrained", str(ae), "--store", str(store), "--attach", "layer1.all_mean", "--folds", "2",
                  "--train-fraction", "0.5", "--set", "probe.iterations=50", "--out", str(run), "-q"]) == 0
     out = capsys.readouterr().out
@@ -137,3 +141,11 @@ def test_cli_pretrain_probe_report(store, tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     table = capsys.readouterr().out
     assert "baseline" in table and "probe:mlstm@layer1.all_mean" in table
+
+
+def test_one_class_probe_is_an_error(synth):
+    result, data = synth
+    one = Data(data.spec, data.X, np.array(["c0"] * len(data), dtype=object), data.groups, "speaker",
+               data.utterance_ids, data.ids, data.sha256, data.splits)
+    with pytest.raises(ConfigError, match="at least two classes"):
+        probe(ProbeConfig(attach="layer1.all_mean", iterations=5, folds=3), result.as_pretrained(), one)

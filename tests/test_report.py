@@ -22,7 +22,8 @@ def write_run(folder, metrics, config):
 
 
 def test_table_rows_per_run_with_fold_std(tmp_path):
-    one = compute_metrics(["negative", "neutral", "positive", "positive"], ["negative", "neutral", "negative", "positive"], LABELS)
+    one = compute_metrics(["negative", "neutral", "positive", "positive"],
+                          ["negative", "neutral", "negative", "positive"], LABELS)
     one["group_by"] = "speaker"
     folds = aggregate([one, compute_metrics(["negative", "neutral"], ["negative", "negative"], LABELS)])
     folds["group_by"] = "speaker"

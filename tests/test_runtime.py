@@ -72,8 +72,8 @@ def session_env(**env) -> dict:
     ray_tmp = tempfile.mkdtemp(prefix="alb-", dir="/tmp")  # unix socket paths must stay < 107 bytes
     base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     try:
-        out = subprocess.run([sys.executable, "-c", SESSION_CHILD, ray_tmp], capture_output=True, text=True, timeout=180,
-                             env={**base, "RAY_ADDRESS": "", **env})
+        out = subprocess.run([sys.executable, "-c", SESSION_CHILD, ray_tmp], capture_output=True, text=True,
+                             timeout=180, env={**base, "RAY_ADDRESS": "", **env})
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -115,9 +115,9 @@ def speaker_data(n_speakers: int = 6, per: int = 12, seed: int = 0) -> Data:
     X = (rng.normal(size=(n, 4)) + 1.2 * np.eye(3, 4)[y] + offset).astype(np.float32)
     ids = np.array([f"u{i}" for i in range(n)], dtype=object)
     labels = np.array([LABELS[i] for i in y], dtype=object)
-    return Data(parse("mfcc"), X, labels, np.array([f"speaker:{s}" for s in spk], dtype=object), "speaker", ids, ids.copy(),
-                np.array([f"h{i}" for i in range(n)], dtype=object), np.array([None] * n, dtype=object), {}, "memory://",
-                {"config": {}}, spk.astype(object))
+    return Data(parse("mfcc"), X, labels, np.array([f"speaker:{s}" for s in spk], dtype=object), "speaker", ids,
+                ids.copy(), np.array([f"h{i}" for i in range(n)], dtype=object), np.array([None] * n, dtype=object),
+                {}, "memory://", {"config": {}}, spk.astype(object))
 
 
 def test_speaker_norm_fit_helps_when_speakers_differ():
@@ -226,7 +226,6 @@ def Path_(p) -> str:
 
 
 def test_selection_refuses_one_class_and_classes_smaller_than_folds():
-    data = speaker_data(n_speakers=6, per=9)
     config = AutoConfig(folds=3, inner_folds=2, models=["sklearn_logreg"], C={"sklearn_logreg": [1.0]})
     recipes = candidates(config, ["mfcc"], has_speakers=True)
     one = speaker_data(n_speakers=6, per=9)

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from albsent.dataset.splits import LeakageError, Split, SplitConfig, audit, kfold, make_groups, make_splits, train_val_test
+from albsent.dataset.splits import (
+    LeakageError,
+    Split,
+    SplitConfig,
+    audit,
+    kfold,
+    make_groups,
+    make_splits,
+    train_val_test,
+)
 from albsent.errors import ConfigError
 
 

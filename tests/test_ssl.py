@@ -45,7 +45,8 @@ def test_spec_columns_and_shapes(tiny, key):
     cols = {c.name: (c.shape, c.dtype, c.kind) for c in ext.columns()}
     assert cols == {
         f"ssl_{family}_mean": ((3, 32), "float32", "pooled"), f"ssl_{family}_std": ((3, 32), "float32", "pooled"),
-        f"ssl_{family}_l0": ((None, 32), "float16", "sequence"), f"ssl_{family}_l2": ((None, 32), "float16", "sequence"),
+        f"ssl_{family}_l0": ((None, 32), "float16", "sequence"),
+        f"ssl_{family}_l2": ((None, 32), "float16", "sequence"),
     }
     ws = waves()
     rows = ext.extract(ws)
@@ -57,7 +58,8 @@ def test_spec_columns_and_shapes(tiny, key):
         assert row[f"ssl_{family}_std"].dtype == np.float32 and (row[f"ssl_{family}_std"] > 0).all()
         assert row[f"ssl_{family}_l2"].shape == (frames, 32) and row[f"ssl_{family}_l2"].dtype == np.float16
         # pooled mean is the mean of the stored frames, layer by layer
-        np.testing.assert_allclose(row[f"ssl_{family}_l2"].astype(np.float32).mean(0), row[f"ssl_{family}_mean"][2], atol=3e-3)
+        np.testing.assert_allclose(row[f"ssl_{family}_l2"].astype(np.float32).mean(0), row[f"ssl_{family}_mean"][2],
+                                   atol=3e-3)
     assert not np.allclose(rows[0][f"ssl_{family}_mean"][0], rows[0][f"ssl_{family}_mean"][2])  # layers differ
     meta = ext.metadata()["models"][family]
     assert meta["num_layers"] == 3 and meta["hidden_size"] == 32 and meta["frame_shift_s"] == 0.02
@@ -83,7 +85,8 @@ def test_padded_batch_equals_one_clip_at_a_time(tiny, key, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("key", KEYS)
 def test_batched_extraction_equals_one_clip_at_a_time(tiny, key, dtype):
-    ext = extractor(tiny[key], std=True, sequence_layers=[0, 2], dtype=dtype, sequence_dtype="float32", batch_seconds=8.0)
+    ext = extractor(tiny[key], std=True, sequence_layers=[0, 2], dtype=dtype, sequence_dtype="float32",
+                    batch_seconds=8.0)
     ws = waves(1)
     batched = ext.extract(ws)
     single = [ext.extract([w])[0] for w in ws]
@@ -117,7 +120,8 @@ def test_group_norm_padding_needs_the_masked_statistics(tiny):
     mask = torch.zeros(2, 16000, dtype=torch.long)
     mask[0, :8000], mask[1] = 1, 1
     with torch.inference_mode():
-        padded = plain.model(x, attention_mask=mask, output_hidden_states=True).hidden_states[-1][0, : spec.num_frames(8000)]
+        padded = plain.model(x, attention_mask=mask,
+                             output_hidden_states=True).hidden_states[-1][0, : spec.num_frames(8000)]
     assert float((padded - alone[-1]).abs().max()) > 100 * TOL_FRAMES_FP32
 
 
@@ -149,8 +153,10 @@ def test_long_clip_is_chunked_and_stitched(tiny, key):
     assert len(bounds) == 4 and bounds[0][0] == 0 and bounds[-1][1] == n
     assert sum(spec.num_frames(b - a) for a, b in bounds) == spec.num_frames(n)  # frames add up exactly
     wave = (0.1 * np.random.default_rng(3).standard_normal(n)).astype(np.float32)
-    chunked = extractor(tiny[key], sequence_layers=[0], dtype="float32", max_chunk_s=2.0, sequence_dtype="float32").extract([wave])[0]
-    whole = extractor(tiny[key], sequence_layers=[0], dtype="float32", max_chunk_s=60.0, sequence_dtype="float32").extract([wave])[0]
+    chunked = extractor(tiny[key], sequence_layers=[0], dtype="float32", max_chunk_s=2.0,
+                        sequence_dtype="float32").extract([wave])[0]
+    whole = extractor(tiny[key], sequence_layers=[0], dtype="float32", max_chunk_s=60.0,
+                      sequence_dtype="float32").extract([wave])[0]
     fam = spec.family
     assert chunked[f"ssl_{fam}_l0"].shape == whole[f"ssl_{fam}_l0"].shape == (spec.num_frames(n), 32)
     np.testing.assert_allclose(chunked[f"ssl_{fam}_l0"].mean(0), chunked[f"ssl_{fam}_mean"][0], atol=1e-5)
@@ -211,7 +217,8 @@ def test_config_hash_ignores_runtime_fields_and_cli_adds_ssl(tiny):
     b = ExtractConfig(features=["ssl"], ssl=SslConfig(models=[tiny["hubert"]], batch_seconds=99))
     c = ExtractConfig(features=["ssl"], ssl=SslConfig(models=[tiny["hubert"]], dtype="float32"))
     assert a.config_hash() == b.config_hash() != c.config_hash()
-    args = build_parser().parse_args(["extract", "x", "--out", "y", "--features", "mfcc", "--ssl-model", f"{tiny['hubert']},{tiny['wavlm']}"])
+    args = build_parser().parse_args(["extract", "x", "--out", "y", "--features", "mfcc",
+                                      "--ssl-model", f"{tiny['hubert']},{tiny['wavlm']}"])
     config = load_config(args)
     assert config.features == ["mfcc", "ssl"] and config.ssl.models == [tiny["hubert"], tiny["wavlm"]]
 
@@ -226,22 +233,27 @@ def test_store_with_mfcc_and_two_ssl_models_and_resume(tiny, corpus, ray_local, 
     from albsent.store import Store, to_matrix, to_sequences
 
     def config(batch_seconds):
-        ssl = SslConfig(models=[tiny["hubert"], tiny["wavlm-layer"]], std=True, sequence_layers=[1], dtype="float32", batch_seconds=batch_seconds)
+        ssl = SslConfig(models=[tiny["hubert"], tiny["wavlm-layer"]], std=True, sequence_layers=[1], dtype="float32",
+                        batch_seconds=batch_seconds)
         return ExtractConfig(features=["mfcc", "ssl"], ssl=ssl, batch_size=8, num_actors=2)
 
     out = tmp_path / "store"
     first = extract(str(corpus), str(out), config(30.0), progress=False)
     assert (first.stored, first.quarantined) == (24, 0)
     store = Store(str(out))
-    cols = ["utterance_id", "mfcc_mean", "ssl_hubert_mean", "ssl_hubert_std", "ssl_wavlm_mean", "ssl_wavlm_l1", "duration_s"]
+    cols = ["utterance_id", "mfcc_mean", "ssl_hubert_mean", "ssl_hubert_std", "ssl_wavlm_mean", "ssl_wavlm_l1",
+            "duration_s"]
     table = store.read(cols).sort_by("utterance_id")
-    assert to_matrix(table["ssl_hubert_mean"]).shape == (24, 3, 32) and to_matrix(table["ssl_wavlm_mean"]).dtype == np.float32
+    assert (to_matrix(table["ssl_hubert_mean"]).shape == (24, 3, 32)
+            and to_matrix(table["ssl_wavlm_mean"]).dtype == np.float32)
     assert to_matrix(table["mfcc_mean"]).shape == (24, 120)
     seqs = to_sequences(table["ssl_wavlm_l1"])
     spec = load_spec(tiny["wavlm-layer"])
-    assert all(s.shape == (spec.num_frames(round(d * 16000)), 32) and s.dtype == np.float16 for s, d in zip(seqs, table["duration_s"].to_pylist()))
+    assert all(s.shape == (spec.num_frames(round(d * 16000)), 32) and s.dtype == np.float16
+               for s, d in zip(seqs, table["duration_s"].to_pylist()))
     models = store.meta["extractors"]["ssl"]["models"]
-    assert set(models) == {"hubert", "wavlm"} and models["hubert"]["num_layers"] == 3 and models["wavlm"]["padded_batches"]
+    assert (set(models) == {"hubert", "wavlm"} and models["hubert"]["num_layers"] == 3
+            and models["wavlm"]["padded_batches"])
 
     # resume: drop one part, re-run with another batch size (a runtime field: same store hash)
     victim = store.part_files()[0]
@@ -281,7 +293,8 @@ def test_hub_id_from_local_cache(tiny, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["shape"] == [3, 32] and got["meta"]["revision"] == commit and got["meta"]["source"] == "albsent-test/tiny-wavlm"
+    assert (got["shape"] == [3, 32] and got["meta"]["revision"] == commit
+            and got["meta"]["source"] == "albsent-test/tiny-wavlm")
     assert got["meta"]["family"] == "wavlm" and len(got["meta"]["weights_sha256"]) == 64
 
 
@@ -349,7 +362,8 @@ def test_ssl_actor_on_a_cluster_with_gpus(tiny, corpus, tmp_path):
 
     tmp = tempfile.mkdtemp(prefix="albsent-ray-gpu-")
     try:
-        out = subprocess.run([sys.executable, "-c", GPU_CLUSTER_CHILD, tiny["hubert"], str(corpus), str(tmp_path / "store"), tmp],
+        out = subprocess.run([sys.executable, "-c", GPU_CLUSTER_CHILD, tiny["hubert"], str(corpus),
+                              str(tmp_path / "store"), tmp],
                              capture_output=True, text=True, timeout=300)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

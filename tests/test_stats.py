@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from albsent.report.stats import band, mean_pairwise_distance
 from albsent.cli import main
+from albsent.report.stats import band, mean_pairwise_distance
 
 
 def test_bands_follow_the_paper():

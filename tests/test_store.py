@@ -31,7 +31,8 @@ t = ds.dataset(store, format="parquet").to_table()
 n = duckdb.sql(f"select count(*), count(distinct id) from read_parquet('{store}/*.parquet')").fetchall()[0]
 dims = duckdb.sql(f"select len(mfcc_mean), len(mfcc[1]) from read_parquet('{store}/*.parquet') limit 1").fetchall()[0]
 print(json.dumps({"pandas": len(df), "pyarrow": t.num_rows, "duckdb": list(n), "dims": list(dims),
-  "mfcc_mean_len": len(df["mfcc_mean"][0]), "seq_frames": len(df["mfcc"][0]), "types": [str(t.schema.field("mfcc").type.value_type.value_type), t.schema.field("mfcc").type.value_type.list_size,
+  "mfcc_mean_len": len(df["mfcc_mean"][0]), "seq_frames": len(df["mfcc"][0]),
+  "types": [str(t.schema.field("mfcc").type.value_type.value_type), t.schema.field("mfcc").type.value_type.list_size,
             str(t.schema.field("mfcc_mean").type.value_type), t.schema.field("mfcc_mean").type.list_size],
   "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("albsent", "ray"))}))
 """
@@ -44,11 +45,13 @@ def copy_store(src, tmp_path) -> Path:
 
 
 def test_store_reads_without_ray_or_albsent(store):
-    out = subprocess.run([sys.executable, "-c", READ_WITHOUT_ALBSENT, str(store)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", READ_WITHOUT_ALBSENT, str(store)], capture_output=True, text=True,
+                         check=True)
     info = json.loads(out.stdout)
     assert info["pandas"] == info["pyarrow"] == 24 and info["duckdb"] == [24, 24]
     assert info["dims"] == [120, 120] and info["mfcc_mean_len"] == 120 and info["seq_frames"] > 50
-    assert info["types"] == ["halffloat", 120, "float", 120]  # list<fixed_size_list<f16, 120>>, fixed_size_list<f32, 120>
+    # list<fixed_size_list<f16, 120>>, fixed_size_list<f32, 120>
+    assert info["types"] == ["halffloat", 120, "float", 120]
     assert info["modules"] == []
 
 
@@ -57,7 +60,8 @@ def test_schema_metadata_describes_the_store(store):
     meta = json.loads(pq.read_schema(files[0]).metadata[b"albsent"])
     assert meta["sample_rate_hz"] == 16000 and meta["frame_shift_s"] == {"mfcc": 0.01, "shortterm": 0.01}
     assert set(meta["extractors"]) == {"mfcc", "shortterm"}
-    assert meta["extractors"]["mfcc"]["config"]["n_mfcc"] == 40 and len(meta["extractors"]["shortterm"]["feature_names"]) == 24
+    assert meta["extractors"]["mfcc"]["config"]["n_mfcc"] == 40
+    assert len(meta["extractors"]["shortterm"]["feature_names"]) == 24
     assert meta["config_hash"] == ExtractConfig().config_hash() and meta["albsent_version"] and meta["created_utc"]
     assert json.loads((Path(store) / "_albsent.json").read_text()) == meta
     assert (Path(store) / "_config.yaml").is_file()
@@ -82,7 +86,8 @@ def test_stored_features_equal_a_direct_computation(store, corpus):
     dec = decode(path)
     utt, _ = preprocess(dec.samples, dec.sample_rate_hz, ExtractConfig().audio)
     mfcc, st = build_extractors(ExtractConfig())
-    np.testing.assert_allclose(to_matrix(t["mfcc_mean"])[row], mfcc.extract([utt])[0]["mfcc_mean"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(to_matrix(t["mfcc_mean"])[row], mfcc.extract([utt])[0]["mfcc_mean"],
+                               rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(to_sequences(t["shortterm"])[row], st.frames(utt).astype(np.float16), rtol=1e-3)
     assert t["duration_s"][row].as_py() == pytest.approx(len(utt) / 16000, rel=1e-6)
     assert t["sha256"][row].as_py() == dec.sha256
@@ -127,7 +132,8 @@ def test_tasks_and_actors_write_the_same_store(store, corpus, tmp_path):
     assert cpu_slots(ExtractConfig()) == 2 and cpu_slots(ExtractConfig(num_cpus_per_task=0.5)) == 4
     assert cpu_slots(ExtractConfig(resources={"gpu_node": 0.001})) == 0
     out = tmp_path / "tasks"
-    summary = extract(str(corpus), str(out), build(ExtractConfig, {"compute": "tasks", "batch_size": 5}), progress=False)
+    summary = extract(str(corpus), str(out), build(ExtractConfig, {"compute": "tasks", "batch_size": 5}),
+                      progress=False)
     assert (summary.stored, summary.quarantined) == (24, 0)
     a = pd.read_parquet(store).sort_values("id").reset_index(drop=True)
     b = pd.read_parquet(out).sort_values("id").reset_index(drop=True)
@@ -138,7 +144,8 @@ def test_tasks_and_actors_write_the_same_store(store, corpus, tmp_path):
     assert (again.skipped, again.stored) == (24, 0)
 
 
-@pytest.mark.parametrize("n,batch,slots", [(2000, 16, 2), (300, 16, 2), (24, 5, 2), (1, 16, 4), (100, 64, 8), (7, 1, 3)])
+@pytest.mark.parametrize("n,batch,slots",
+                         [(2000, 16, 2), (300, 16, 2), (24, 5, 2), (1, 16, 4), (100, 64, 8), (7, 1, 3)])
 def test_block_sizes_shrink_at_the_tail(n, batch, slots):
     sizes = block_sizes(n, batch, slots)
     assert sum(sizes) == n and all(1 <= k <= batch for k in sizes)
@@ -174,7 +181,8 @@ def test_segments_inherit_labels_and_keep_their_position(corpus, ray_local, tmp_
         assert g["label"].nunique() == 1 and g["sha256"].nunique() == 1
         assert (g["id"] == [f"{utt}-s{i:04d}" for i in range(len(g))]).all()
         uncovered = g["utterance_duration_s"].iloc[0] - g["end_s"].iloc[-1]
-        assert g["start_s"].iloc[0] == 0 and -1e-3 <= uncovered <= 0.125 + 1e-3  # tails under a quarter window are left out
+        # tails under a quarter window are left out
+        assert g["start_s"].iloc[0] == 0 and -1e-3 <= uncovered <= 0.125 + 1e-3
         assert np.allclose(g["duration_s"].iloc[:-1], 0.5, atol=1e-3) or len(g) == 1
 
 

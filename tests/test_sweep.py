@@ -61,7 +61,8 @@ def test_classifier_space_is_conditional_and_valid():
             assert cfg.features.split(":")[2] in ("0", "4", "all")  # the 5-layer model has no layer 9 or 12
         if cfg.model == "sklearn_logreg":
             assert not cfg.features.endswith(":all")
-        assert cfg.model == "bilstm_attn" or any(k.startswith("features[") for k in params)  # a choice list per model kind
+        # a choice list per model kind
+        assert cfg.model == "bilstm_attn" or any(k.startswith("features[") for k in params)
         seen_models.add(cfg.model)
         seen_specs.add(cfg.features)
     assert seen_models == {"mlp", "bilstm_attn", "sklearn_logreg"}
@@ -73,7 +74,6 @@ def test_classifier_space_is_conditional_and_valid():
 
 def test_latent_attachment_points_follow_the_model():
     from albsent.models.autoencoders import attach_points
-    from albsent.models.autoencoders.config import AutoencoderConfig
 
     config = build(SweepConfig, {"kind": "latent", "base": {"features": "mfcc:seq"}, "space": {
         "model.name": {"choice": ["mlstm", "dense", "seq2seq"]},
@@ -115,8 +115,8 @@ def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local,
 
     out = tmp_path / "sweep"
     summary = run_sweep(load_sweep(SMOKE), str(store), str(out))
-    for name in ("trials.csv", "trials.parquet", "best_config.yaml", "sweep.json", "sweep.yaml", "optimization_history.png",
-                 "final/metrics.json", "final/model.safetensors"):
+    for name in ("trials.csv", "trials.parquet", "best_config.yaml", "sweep.json", "sweep.yaml",
+                 "optimization_history.png", "final/metrics.json", "final/model.safetensors"):
         assert (out / name).is_file(), name
     table = pd.read_parquet(out / "trials.parquet")
     assert len(table) == 4 and table["trial_id"].is_unique
@@ -170,8 +170,11 @@ def test_tiny_latent_sweep_probes_valid_attachment_points(store, ray_local, tmp_
     table = pd.read_csv(out / "trials.csv")
     assert len(table) == 2 and (table["state"] == "completed").all()
     for _, row in table.iterrows():
-        cfg = load_sweep(ROOT / "configs" / "sweeps" / "smoke_latent.yaml").trial_config({"model": {"name": row["model.name"]}})
+        cfg = load_sweep(ROOT / "configs" / "sweeps" / "smoke_latent.yaml").trial_config(
+            {"model": {"name": row["model.name"]}})
         assert row["attach"] in [p.name for p in attach_points(cfg.model, 120, cfg.window.length, cfg.window.target)]
-    best = build(PretrainConfig, yaml.safe_load((out / "best_config.yaml").read_text()))  # `albsent pretrain --config` input
+    # `albsent pretrain --config` input
+    best = build(PretrainConfig, yaml.safe_load((out / "best_config.yaml").read_text()))
     assert best.probe.attach == summary["best"]["attach"]
-    assert (out / "final" / "metrics.json").is_file() and summary["final"]["macro_f1"] == pytest.approx(summary["best"]["probe_macro_f1"])
+    assert (out / "final" / "metrics.json").is_file()
+    assert summary["final"]["macro_f1"] == pytest.approx(summary["best"]["probe_macro_f1"])

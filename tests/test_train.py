@@ -11,11 +11,11 @@ import torch
 
 from albsent.config import build, dump_yaml, load, read_yaml
 from albsent.dataset import Data, LeakageError, Split, parse
+from albsent.dataset.normalize import Normalizer
 from albsent.dataset.spec import assemble, resolve
 from albsent.errors import ConfigError, StoreError
 from albsent.train import TrainConfig, cross_validate, fit, load_bundle
 from albsent.train.checkpoint import bundle_model
-from albsent.dataset.normalize import Normalizer
 from albsent.train.loop import predict_proba, stride_frames
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -101,7 +101,8 @@ def test_each_input_kind_trains_and_saves(kind, model, tmp_path):
     result = fit(cfg, data, out_dir=tmp_path)
     bundle = load_bundle(tmp_path)
     norm = Normalizer.from_json(bundle.meta["normalization"])
-    X = stride_frames([data.X[i] for i in result.split.test] if kind == "sequence" else data.X[result.split.test], cfg.frame_stride)
+    X = stride_frames([data.X[i] for i in result.split.test] if kind == "sequence" else data.X[result.split.test],
+                      cfg.frame_stride)
     probs = predict_proba(bundle_model(bundle), norm(X))
     expected = np.array([[p[f"p_{lab}"] for lab in LABELS] for p in result.predictions])
     np.testing.assert_allclose(probs, expected, atol=1e-6)
@@ -177,13 +178,15 @@ def test_config_yaml_round_trip_and_repo_configs_parse(tmp_path):
     cfg = config(class_weighted=True, features="mfcc+shortterm", split={"folds": 5})
     dump_yaml(cfg, tmp_path / "best.yaml")
     assert load(TrainConfig, tmp_path / "best.yaml") == cfg
-    files = sorted((ROOT / "configs" / "paper").glob("*.yaml")) + sorted((ROOT / "configs" / "smoke").glob("train*.yaml"))
+    files = (sorted((ROOT / "configs" / "paper").glob("*.yaml"))
+             + sorted((ROOT / "configs" / "smoke").glob("train*.yaml")))
     assert len(files) >= 9
     for f in files:
         c = load(TrainConfig, f)
         parse(c.features)
         text = f.read_text()
-        assert text.startswith("#") and f"configs/{f.parent.name}/{f.name}" in text, f"{f}: header must give the command"
+        assert text.startswith("#") and f"configs/{f.parent.name}/{f.name}" in text, (
+            f"{f}: header must give the command")
         assert read_yaml(f)  # header comments are YAML comments
     with pytest.raises(ConfigError, match="valid keys"):
         load(TrainConfig, None, ["hiden_size=3"])

@@ -72,7 +72,8 @@ def decode(path: str) -> Decoded:
         raise AudioError("undecodable", f"{path}: cannot decode audio ({exc})") from exc
     short = wav_data_shortfall(data)
     if short:
-        raise AudioError("truncated", f"{path}: WAV data chunk declares {short[0]} bytes but only {short[1]} are present")
+        raise AudioError("truncated",
+                         f"{path}: WAV data chunk declares {short[0]} bytes but only {short[1]} are present")
     if declared > 0 and audio.shape[0] < declared:
         raise AudioError(
             "truncated", f"{path}: header declares {declared} frames but only {audio.shape[0]} could be read"

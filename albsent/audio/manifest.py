@@ -48,6 +48,15 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
             f"{csv_path}: missing required column(s) {missing}; found {list(df.columns)}; "
             "expected path,label with optional speaker, split and extra metadata columns"
         )
+    for col in ("label", "speaker", "split"):
+        if col in df.columns:
+            stripped = df[col].str.strip()
+            changed = df.index[stripped != df[col]]
+            if len(changed):
+                line = int(changed[0]) + 2
+                log.warning("%s: stripped surrounding whitespace from %d value(s) of column '%s' (e.g. line %d: %r)",
+                            csv_path, len(changed), col, line, df[col].iloc[changed[0]])
+                df[col] = stripped
     for col in required:
         empty = df.index[df[col].str.strip() == ""]
         if len(empty):
@@ -96,7 +105,8 @@ def scan_directory(root: str | Path, labels_from: str = "none") -> pd.DataFrame:
     if labels_from == "parent":
         parents = [f.parent for f in files]
         if any(p == root for p in parents):
-            raise InputError(f"{root}: --labels-from parent needs every file inside a class folder; found files at the top level")
+            raise InputError(f"{root}: --labels-from parent needs every file inside a class folder; "
+                             "found files at the top level")
         df["label"] = [p.name for p in parents]
     else:
         df["label"] = None

@@ -24,13 +24,18 @@ class AudioConfig:
     min_duration_s: float = 0.1  # shorter inputs are quarantined (reason too_short)
 
     def __post_init__(self):
-        require(8000 <= self.sample_rate_hz <= 96000, self, "sample_rate_hz", self.sample_rate_hz, "an int in [8000, 96000]")
+        require(8000 <= self.sample_rate_hz <= 96000, self, "sample_rate_hz", self.sample_rate_hz,
+                "an int in [8000, 96000]")
         require(0 < self.peak_level <= 1.0, self, "peak_level", self.peak_level, "a float in (0, 1]")
         require(-60 <= self.rms_dbfs <= 0, self, "rms_dbfs", self.rms_dbfs, "a float in [-60, 0]")
         require(self.trim_top_db > 0, self, "trim_top_db", self.trim_top_db, "a positive float")
-        require(self.segment_s == 0 or 0.2 <= self.segment_s <= 30, self, "segment_s", self.segment_s, "0 (off) or a float in [0.2, 30]")
+        require(self.segment_s == 0 or 0.2 <= self.segment_s <= 30, self, "segment_s", self.segment_s,
+                "0 (off) or a float in [0.2, 30]")
         hop = self.segment_hop_s
-        require(hop is None or 0 < hop <= max(self.segment_s, 0.2), self, "segment_hop_s", hop, "null or a float in (0, segment_s]")
+        require(hop is None or 0 < hop <= max(self.segment_s, 0.2), self, "segment_hop_s", hop,
+                "null or a float in (0, segment_s]")
+        require(hop is None or hop * self.sample_rate_hz >= 1, self, "segment_hop_s", hop,
+                f"at least one sample (>= {1 / self.sample_rate_hz:.3g} s at {self.sample_rate_hz} Hz)")
         require(self.min_duration_s >= 0, self, "min_duration_s", self.min_duration_s, "a float >= 0")
 
 
@@ -91,7 +96,8 @@ def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = ""
     out_sr = config.sample_rate_hz
     dur = x.size / out_sr
     if dur < config.min_duration_s:
-        raise AudioError("too_short", f"{path}: {dur:.3f} s of audio after trimming, minimum is {config.min_duration_s} s")
+        raise AudioError("too_short",
+                         f"{path}: {dur:.3f} s of audio after trimming, minimum is {config.min_duration_s} s")
     if config.normalize != "none":
         x = normalize(x, config, path)
     if config.segment_s <= 0:

@@ -24,7 +24,8 @@ class Espeak:
         import espeakng_loader
 
         self.lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
-        self.sample_rate_hz = self.lib.espeak_Initialize(_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
+        self.sample_rate_hz = self.lib.espeak_Initialize(_OUTPUT_SYNCHRONOUS, 0,
+                                                         espeakng_loader.get_data_path().encode(), 0)
         if self.sample_rate_hz <= 0:
             raise RuntimeError("eSpeak NG failed to initialise")
         self._chunks: list[np.ndarray] = []
@@ -36,7 +37,8 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0
 
-    def say(self, text: str, voice: str = "sq", rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> tuple[np.ndarray, int]:
+    def say(self, text: str, voice: str = "sq", rate: int = 175, pitch: int = 50,
+            pitch_range: int = 50) -> tuple[np.ndarray, int]:
         with _LOCK:
             if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice {voice!r}")

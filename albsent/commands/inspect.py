@@ -22,7 +22,8 @@ def run(args) -> int:
         print(json.dumps(info, default=str))
         return 0
     meta = info["metadata"]
-    print(f"store    {info['store']}  ({info['parts']} parts, albsent {meta['albsent_version']}, created {meta['created_utc']})")
+    print(f"store    {info['store']}  ({info['parts']} parts, albsent {meta['albsent_version']}, "
+          f"created {meta['created_utc']})")
     print(f"rows     {info['rows']}   labels {info['labels']}")
     print(f"config   hash {meta['config_hash']}, {meta['sample_rate_hz']} Hz, features {', '.join(meta['extractors'])}")
     print("columns")

@@ -12,7 +12,7 @@ targets: next (frames 1..N -> N+1), shifted (1..N -> 2..N+1), reconstruct (1..N 
 Outputs in AE_RUN: model.safetensors + model.json (config, normalisation, attachment points,
 metrics, history), config.yaml, loss_curve.png, checkpoints/step-N/ (with checkpoint_every).
 Then: albsent probe --pretrained AE_RUN --store LABELED_STORE --attach POINT --out RUN
-Example: albsent pretrain --store st --features mfcc --model mlstm --target next --iterations 2000 --out runs/ae_mlstm"""
+Example: albsent pretrain --store st --features mfcc --model mlstm --target next --iterations 2000 --out runs/ae_mlstm"""  # noqa: E501
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
                        description="Pretrain a next-frame autoencoder (Latent Sentiment paper) on frame sequences.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", metavar="STORE", help="feature store with frame sequences (albsent extract --out)")
-    p.add_argument("--features", metavar="SPEC", help="sequence feature spec: mfcc, mfcc+shortterm:seq, ssl:ALIAS:seq:L")
+    p.add_argument("--features", metavar="SPEC",
+                   help="sequence feature spec: mfcc, mfcc+shortterm:seq, ssl:ALIAS:seq:L")
     p.add_argument("--model", metavar="NAME", help="autoencoder (see --list-models; default mlstm)")
     p.add_argument("--target", choices=["next", "shifted", "reconstruct"], help="prediction target (default next)")
     p.add_argument("--window", type=int, metavar="N", help="window length in frames (default 15)")
@@ -29,8 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="AE_RUN", help="run folder to write")
     p.add_argument("--list-models", action="store_true", help="print the registered autoencoders and exit")
-    p.add_argument("--list-attach", metavar="MODEL", help="print MODEL's attachment points (with --config/--set/--in-dim) and exit")
-    p.add_argument("--in-dim", type=int, default=120, help="feature dims per frame for --list-attach (default 120 = mfcc)")
+    p.add_argument("--list-attach", metavar="MODEL",
+                   help="print MODEL's attachment points (with --config/--set/--in-dim) and exit")
+    p.add_argument("--in-dim", type=int, default=120,
+                   help="feature dims per frame for --list-attach (default 120 = mfcc)")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     common_config_args(p)
     p.set_defaults(func=run)
@@ -67,7 +70,8 @@ def run(args) -> int:
             print(f"  {p.name:<22} ({p.dim},)  {p.doc}")
         return 0
     if not args.out or not args.store:
-        raise ConfigError("albsent pretrain needs --store STORE and --out AE_RUN (or --list-models / --list-attach MODEL)")
+        raise ConfigError("albsent pretrain needs --store STORE and --out AE_RUN "
+                          "(or --list-models / --list-attach MODEL)")
     from albsent.pretrain import load_frames, pretrain
 
     result = pretrain(config, load_frames(args.store, config.features), out_dir=args.out)
@@ -75,7 +79,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(m, indent=1))
     else:
-        print(f"{config.model.name} ({m['parameters']} params), {m['iterations']} iterations in {m['seconds']:.0f} s -> {args.out}\n"
+        print(f"{config.model.name} ({m['parameters']} params), {m['iterations']} iterations "
+              f"in {m['seconds']:.0f} s -> {args.out}\n"
               f"validation loss {m['val_loss']:.4f} vs predict-the-mean {m['val_mean_baseline']:.4f} "
-              f"(ratio {m['val_ratio']:.3f}), copy-last-frame {m['val_copy_baseline']:.4f}; train loss {m['train_loss']:.4f}")
+              f"(ratio {m['val_ratio']:.3f}), copy-last-frame {m['val_copy_baseline']:.4f}; "
+              f"train loss {m['train_loss']:.4f}")
     return 0

@@ -22,12 +22,14 @@ def add_parser(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", required=True, metavar="AE_RUN", help="folder written by `albsent pretrain`")
     p.add_argument("--store", required=True, metavar="STORE", help="labelled store with the same frame features")
-    p.add_argument("--attach", metavar="POINT", help="attachment point (default: probe.attach saved with AE_RUN, else the model's first; "
+    p.add_argument("--attach", metavar="POINT",
+                   help="attachment point (default: probe.attach saved with AE_RUN, else the model's first; "
                         "list: albsent pretrain --list-attach MODEL)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     p.add_argument("--train-fraction", type=float, metavar="F", help="labeled subset, share of all rows (default 0.1)")
     p.add_argument("--folds", type=int, metavar="K", help="speaker-independent folds (default 5)")
-    p.add_argument("--iterations", type=int, help="classifier iterations (default: AE_RUN's probe.iterations, else 2000)")
+    p.add_argument("--iterations", type=int,
+                   help="classifier iterations (default: AE_RUN's probe.iterations, else 2000)")
     p.add_argument("--lr", type=float, help="classifier learning rate (default: AE_RUN's probe.lr, else 1e-2)")
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
@@ -45,9 +47,11 @@ def summary(metrics: dict) -> str:
     p, b = metrics["probe"], metrics["baseline"]
     f = metrics.get("folds", 0)
     cell = lambda m, k: f"{m[k]:.3f} ± {m[k + '_std']:.3f}"  # noqa: E731
-    return (f"probe {metrics['model']} ({p['dim']} dims), {p['labeled_per_fold'][0]} labeled rows per fold, {f} folds by {p['group_by']}\n"
+    return (f"probe {metrics['model']} ({p['dim']} dims), {p['labeled_per_fold'][0]} labeled rows per fold, "
+            f"{f} folds by {p['group_by']}\n"
             f"              macro-F1         accuracy         balanced acc.\n"
-            f"probe         {cell(metrics, 'macro_f1')}    {cell(metrics, 'accuracy')}    {cell(metrics, 'balanced_accuracy')}\n"
+            f"probe         {cell(metrics, 'macro_f1')}    {cell(metrics, 'accuracy')}    "
+            f"{cell(metrics, 'balanced_accuracy')}\n"
             f"baseline      {cell(b, 'macro_f1')}    {cell(b, 'accuracy')}    {cell(b, 'balanced_accuracy')}")
 
 
@@ -60,7 +64,8 @@ def resolve_config(args, pretrained):
     data = dict(pretrained.meta.get("pretrain_config", {}).get("probe", {}))
     if args.config:
         raw = read_yaml(args.config)
-        data = merge(data, raw["probe"] if "probe" in raw else {} if {"model", "window", "features"} & set(raw) else raw)
+        data = merge(data, raw["probe"] if "probe" in raw
+                     else {} if {"model", "window", "features"} & set(raw) else raw)
     data = merge(data, flags_to_config(args))
     sets = [s[len("probe."):] if s.startswith("probe.") else s for s in args.sets]
     return build(ProbeConfig, merge(data, parse_overrides(sets)))

@@ -10,7 +10,8 @@ def add_parser(sub) -> None:
                        description="Compare runs of `albsent train` (accuracy, macro-F1, balanced accuracy and "
                                    "per-class F1; mean ± std over folds for --folds runs), like the Albanian "
                                    "paper's Tables 3-5.")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder of `albsent train`/`probe`, or a SWEEP_DIR of `albsent sweep`")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="run folder of `albsent train`/`probe`, or a SWEEP_DIR of `albsent sweep`")
     p.add_argument("--out", metavar="FILE", help="also write the table to FILE")
     p.set_defaults(func=run)
 

@@ -35,7 +35,8 @@ def run(args) -> int:
     from albsent.sweep import load_sweep, run_sweep
     from albsent.sweep.results import summarize
 
-    extra = {k: v for k, v in (("num_samples", args.num_samples), ("max_concurrent", args.max_concurrent)) if v is not None}
+    extra = {k: v for k, v in (("num_samples", args.num_samples), ("max_concurrent", args.max_concurrent))
+             if v is not None}
     config = load_sweep(args.config, args.sets, extra) if (args.config or args.sets or extra) else None
     summary = run_sweep(config, args.store, args.out, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     print(json.dumps(summary, indent=1, default=str) if args.json else summarize(args.out))

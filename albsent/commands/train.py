@@ -71,10 +71,12 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--speaker-norm", action="store_true", default=None,
                    help="z-score each speaker's rows with that speaker's own statistics (no labels needed)")
-    p.add_argument("--auto", action="store_true", help="automatic recipe selection (the default without --model/--features/--config)")
+    p.add_argument("--auto", action="store_true",
+                   help="automatic recipe selection (the default without --model/--features/--config)")
     p.add_argument("--inner-folds", type=int, metavar="K", help="--auto: inner folds per outer fold (default 5)")
-    p.add_argument("--ensemble-size", type=int, metavar="N", help="--auto: at most N ensemble picks (1: single best recipe)")
-    p.add_argument("--overwrite", action="store_true", help="--auto: replace a run already in --out")
+    p.add_argument("--ensemble-size", type=int, metavar="N",
+                   help="--auto: at most N ensemble picks (1: single best recipe)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out (otherwise refused)")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
     ray_args(p)
     common_config_args(p)
@@ -115,7 +117,6 @@ def auto_flags(args) -> dict:
 
 
 def run_auto(args) -> int:
-    import shutil
     from pathlib import Path
 
     from albsent.config import load
@@ -126,15 +127,14 @@ def run_auto(args) -> int:
 
     for flag in ("epochs", "class_weighted", "speaker_norm"):
         if getattr(args, flag):
-            raise ConfigError(f"--{flag.replace('_', '-')} sets one recipe; --auto searches recipes (use --model for one)")
+            raise ConfigError(f"--{flag.replace('_', '-')} sets one recipe; "
+                              "--auto searches recipes (use --model for one)")
     if args.split == "column":
-        raise ConfigError("--split column gives one fixed split; --auto needs grouped folds (--split speaker or utterance)")
+        raise ConfigError("--split column gives one fixed split; "
+                          "--auto needs grouped folds (--split speaker or utterance)")
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        if not args.overwrite:
-            raise ConfigError(f"{out} already holds files; choose another --out or pass --overwrite to replace them")
-        shutil.rmtree(out)
     config = load(AutoConfig, args.config, args.sets, auto_flags(args))
+    fresh_out(out, args.overwrite)
     metrics = run_auto_on_ray(config, out, address=args.address)
     if args.json:
         print(json.dumps(metrics, indent=1, default=float))
@@ -145,14 +145,32 @@ def run_auto(args) -> int:
     return 0
 
 
+def fresh_out(out, overwrite: bool) -> None:
+    """A run folder is written whole: one that already holds files (an earlier run's model would
+    stay beside the new metrics) is refused, or emptied first with --overwrite."""
+    import shutil
+    from pathlib import Path
+
+    from albsent.errors import ConfigError
+
+    out = Path(out)
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; expected a folder for the run")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{out} already holds files; choose another --out or pass --overwrite to replace them")
+        shutil.rmtree(out)
+
+
 def run(args) -> int:
     if args.auto or (args.model is None and args.features is None and args.config is None):
         return run_auto(args)
     from albsent.config import load
-    from albsent.train import TrainConfig, run_training
     from albsent.report.tables import format_metrics
+    from albsent.train import TrainConfig, run_training
 
     config = load(TrainConfig, args.config, args.sets, flags_to_config(args))
+    fresh_out(args.out, args.overwrite)
     metrics = run_training(config, args.out)
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))

@@ -44,7 +44,8 @@ class Data:
     @property
     def has_speakers(self) -> bool:
         """Every row has a speaker (speaker normalisation and speaker-independent splits need it)."""
-        return self.speakers is not None and all(s is not None and s == s and str(s).strip() != "" for s in self.speakers)
+        return self.speakers is not None and all(s is not None and s == s and str(s).strip() != ""
+                                                 for s in self.speakers)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -79,10 +80,14 @@ def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto") -
         log.warning("%s: dropping %d unlabelled row(s)", store.uri, int((~keep).sum()))
         table = table.filter(keep)
         labels = labels[keep]
-    text = lambda c: np.array(table[c].to_pylist() if c in table.column_names else [None] * table.num_rows, dtype=object)  # noqa: E731
+
+    def text(c):
+        return np.array(table[c].to_pylist() if c in table.column_names else [None] * table.num_rows, dtype=object)
+
     # pooled statistics of a frame sequence (mfcc.rich, ...) are computed here, as predict does
     X = assemble(spec, {c: _column(table, c, columns[c]) for c in spec.columns}, columns)
     groups, by = make_groups(text("speaker"), text("utterance_id"), text("sha256"), group_by)
-    log.info("%s: %d rows, spec %s (%s), %d %s groups", store.uri, len(labels), spec.text, spec.kind, len(set(groups)), by)
+    log.info("%s: %d rows, spec %s (%s), %d %s groups", store.uri, len(labels), spec.text, spec.kind,
+             len(set(groups)), by)
     return Data(spec, X, labels.astype(object), groups, by, text("utterance_id"), text("id"), text("sha256"),
                 text("split"), columns, store.uri, meta, text("speaker"))

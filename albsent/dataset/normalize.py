@@ -46,7 +46,9 @@ class Normalizer:
 
     @classmethod
     def from_json(cls, d: dict | None) -> "Normalizer | None":
-        return None if not d or "mean" not in d else cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
+        if not d or "mean" not in d:
+            return None
+        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))
 
 
 def take(X, idx):

@@ -112,7 +112,8 @@ def _stat_parts(text: str, item: str, name: str, raw: str) -> list[Part]:
         elif s in STORED_STATS or is_stat(s):
             stats.append(s)
         else:
-            raise _bad(text, f"{item!r}: unknown statistic {s!r}; known: {', '.join(STORED_STATS + RICH[2:] + VOICED)}, "
+            raise _bad(text, f"{item!r}: unknown statistic {s!r}; "
+                             f"known: {', '.join(STORED_STATS + RICH[2:] + VOICED)}, "
                              "pNN (NN in 0..100) and the preset rich")
     if len(set(stats)) != len(stats):
         raise _bad(text, f"{item!r} repeats a statistic")
@@ -241,7 +242,8 @@ def _missing(spec: FeatureSpec, p: Part, info: dict[str, dict], store: str) -> S
     cols = ", ".join(sorted(info)) or "none"
     if p.stats is not None:
         return StoreError(
-            f"{store}: feature spec {spec.text!r} pools {','.join(p.stats)} from the frame sequence column {p.column!r}, "
+            f"{store}: feature spec {spec.text!r} pools {','.join(p.stats)} "
+            f"from the frame sequence column {p.column!r}, "
             f"which the store lacks (extract {p.column!r} with sequences: true); its feature columns: {cols}")
     name = _feature_of(p.column)
     have = [s for s in STORED_STATS if f"{name}_{s}" in info]
@@ -266,22 +268,27 @@ def resolve(spec: FeatureSpec, info: dict[str, dict], store: str = "the store") 
         want_seq = spec.kind == "sequence" or p.stats is not None
         if (shape[0] is None) != want_seq:
             need = "frame sequence" if want_seq else "pooled vector"
-            raise StoreError(f"{store}: column {p.column!r} has shape {shape}, not a {need} as spec {spec.text!r} needs")
+            raise StoreError(f"{store}: column {p.column!r} has shape {shape}, "
+                             f"not a {need} as spec {spec.text!r} needs")
         if spec.kind == "layers" and len(shape) != 2:
             raise StoreError(f"{store}: column {p.column!r} has shape {shape}; ':all' needs (layers, hidden)")
         if p.layers is not None:
             if len(shape) != 2:
-                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; layer selection needs (layers, hidden)")
+                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
+                                 "layer selection needs (layers, hidden)")
             bad = [v for v in p.layers if v >= shape[0]]
             if bad:
-                raise ConfigError(f"feature spec {spec.text!r}: layer(s) {bad} out of range; {p.column} has layers 0..{shape[0] - 1}")
+                raise ConfigError(f"feature spec {spec.text!r}: layer(s) {bad} out of range; "
+                                  f"{p.column} has layers 0..{shape[0] - 1}")
         if p.stats is not None:
             if len(shape) != 2:
-                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; pooling statistics needs (frames, dim)")
+                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
+                                 "pooling statistics needs (frames, dim)")
             wanted_voiced = [s for s in p.stats if s in VOICED and s not in p.optional]
             if wanted_voiced and "voicing" not in info[p.column]:
                 raise ConfigError(
-                    f"feature spec {spec.text!r}: {', '.join(wanted_voiced)} need a voicing flag, and {p.column!r} has none "
+                    f"feature spec {spec.text!r}: {', '.join(wanted_voiced)} need a voicing flag, "
+                    f"and {p.column!r} has none "
                     "in this store (voicing flags: shortterm with f0 on, egemaps, compare); use e.g. "
                     f"{p.column}.rich, which leaves them out")
     return {c: info[c] for c in spec.columns}
@@ -330,7 +337,8 @@ def _pooled_stats(p: Part, seqs: list[np.ndarray], info: dict) -> np.ndarray:
     if any(s in VOICED for s in stats):
         flag = info.get("voicing")
         if flag is None:
-            raise ConfigError(f"{p.column!r} has no voicing flag; {', '.join(s for s in stats if s in VOICED)} need one")
+            raise ConfigError(f"{p.column!r} has no voicing flag; "
+                              f"{', '.join(s for s in stats if s in VOICED)} need one")
         k, thr = int(flag["index"]), float(flag["threshold"])
         voiced = [f[:, k] > thr for f in seqs]
     got = pool_rows(seqs, stats, voiced)

@@ -38,7 +38,8 @@ class SplitConfig:
         require(0 <= self.val_fraction < 1 - self.test_fraction or self.val_fraction == 0, self, "val_fraction",
                 self.val_fraction, f"a float in [0, {1 - self.test_fraction:g})")
         require(self.folds >= 1, self, "folds", self.folds, "an int >= 1 (1: one train/val/test split)")
-        require(not (self.from_column and self.folds > 1), self, "from_column", self.from_column, "false when folds > 1")
+        require(not (self.from_column and self.folds > 1), self, "from_column", self.from_column,
+                "false when folds > 1")
 
 
 @dataclass
@@ -57,7 +58,8 @@ def make_groups(speakers, utterance_ids, sha256, group_by: str = "auto") -> tupl
     """(rows,) group keys and the grouping used. Rows sharing a sha256 join one group (union-find)."""
     has_speaker = all(s is not None and s == s and str(s) != "" for s in speakers)
     if group_by == "speaker" and not has_speaker:
-        raise ConfigError("split.group_by is 'speaker' but some rows have no speaker; add a speaker column to the manifest or use 'utterance'")
+        raise ConfigError("split.group_by is 'speaker' but some rows have no speaker; "
+                          "add a speaker column to the manifest or use 'utterance'")
     by = "speaker" if group_by == "speaker" or (group_by == "auto" and has_speaker) else "utterance"
     base = [f"{by}:{s}" for s in (speakers if by == "speaker" else utterance_ids)]
     parent: dict[str, str] = {}
@@ -88,8 +90,10 @@ def _group_folds(labels, groups, n_splits: int, seed: int, what: str) -> list[np
     smallest = int(min(np.unique(labels, return_counts=True)[1]))
     if smallest < n_splits:
         if smallest < 2:
-            raise ConfigError(f"cannot split {what}: a class has only {smallest} row(s) here; stratified splits need at least 2 per class")
-        log.warning("%s: the smallest class has %d rows, fewer than the %d folds asked; using %d", what, smallest, n_splits, smallest)
+            raise ConfigError(f"cannot split {what}: a class has only {smallest} row(s) here; "
+                              "stratified splits need at least 2 per class")
+        log.warning("%s: the smallest class has %d rows, fewer than the %d folds asked; using %d",
+                    what, smallest, n_splits, smallest)
         n_splits = smallest
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return [test for _, test in cv.split(np.zeros(len(labels)), labels, groups)]
@@ -109,8 +113,9 @@ def train_val_test(labels, groups, test_fraction: float = 0.2, val_fraction: flo
     labels, groups = np.asarray(labels), np.asarray(groups)
     need = 3 if val_fraction > 0 else 2
     if len(set(groups)) < need:
-        raise ConfigError(f"a grouped train/{'val/' if need == 3 else ''}test split needs at least {need} groups, found "
-                          f"{len(set(groups))}; use more speakers, split.group_by=utterance or split.val_fraction=0")
+        raise ConfigError(f"a grouped train/{'val/' if need == 3 else ''}test split needs at least {need} groups, "
+                          f"found {len(set(groups))}; "
+                          "use more speakers, split.group_by=utterance or split.val_fraction=0")
     # StratifiedGroupKFold's shuffle only breaks ties, so the seed also picks which fold is held out.
     folds = _group_folds(labels, groups, max(2, int(round(1 / test_fraction))), seed, "the test split")
     test = np.sort(folds[seed % len(folds)])
@@ -125,7 +130,8 @@ def kfold(labels, groups, k: int, val_fraction: float = 0.1, seed: int = 0) -> l
     out = []
     for i, test in enumerate(_group_folds(labels, groups, k, seed, f"{k}-fold cross-validation")):
         rest = np.setdiff1d(np.arange(len(labels)), test)
-        train, val = _carve_val(rest, labels, groups, val_fraction * k / (k - 1) if k > 1 else val_fraction, seed + 1 + i)
+        train, val = _carve_val(rest, labels, groups, val_fraction * k / (k - 1) if k > 1 else val_fraction,
+                                seed + 1 + i)
         out.append(Split(train, val, np.sort(test)))
     return out
 
@@ -135,7 +141,8 @@ def from_column(splits) -> Split:
     values = [names.get(str(s).lower()) if s is not None else None for s in splits]
     bad = sorted({str(s) for s, v in zip(splits, values) if v is None})
     if bad:
-        raise ConfigError(f"split.from_column: the store's split column has value(s) {bad}; expected train, val or test")
+        raise ConfigError(f"split.from_column: the store's split column has value(s) {bad}; "
+                          "expected train, val or test")
     values = np.array(values, dtype=object)
     return Split(*(np.flatnonzero(values == p) for p in ("train", "val", "test")))
 

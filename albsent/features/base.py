@@ -99,7 +99,8 @@ class FrameExtractor(Extractor):
 
     def columns(self) -> list[Column]:
         dim = len(self.feature_names())
-        cols = [Column(f"{self.name}_mean", (dim,), "float32", "pooled"), Column(f"{self.name}_std", (dim,), "float32", "pooled")]
+        cols = [Column(f"{self.name}_mean", (dim,), "float32", "pooled"),
+                Column(f"{self.name}_std", (dim,), "float32", "pooled")]
         if self.store_sequences:
             cols.insert(0, Column(self.name, (None, dim), self.sequence_dtype, "sequence"))
         return cols

@@ -25,7 +25,8 @@ class MfccConfig:
         require(self.n_mels >= self.n_mfcc, self, "n_mels", self.n_mels, f"an int >= n_mfcc ({self.n_mfcc})")
         require(self.deltas in (0, 1, 2), self, "deltas", self.deltas, "0, 1 or 2")
         require(0.005 <= self.win_length_s <= 0.1, self, "win_length_s", self.win_length_s, "a float in [0.005, 0.1]")
-        require(0.001 <= self.hop_length_s <= self.win_length_s, self, "hop_length_s", self.hop_length_s, "a float in [0.001, win_length_s]")
+        require(0.001 <= self.hop_length_s <= self.win_length_s, self, "hop_length_s", self.hop_length_s,
+                "a float in [0.001, win_length_s]")
 
 
 @register

@@ -159,7 +159,8 @@ class OpenSmileExtractor(FrameExtractor):
 
     def _names(self, level: str) -> list[str]:
         opensmile = import_opensmile()
-        smile = opensmile.Smile(getattr(opensmile.FeatureSet, self.feature_set), getattr(opensmile.FeatureLevel, LEVEL_NAMES[level]))
+        smile = opensmile.Smile(getattr(opensmile.FeatureSet, self.feature_set),
+                                getattr(opensmile.FeatureLevel, LEVEL_NAMES[level]))
         return list(smile.feature_names)
 
     def feature_names(self) -> list[str]:
@@ -194,7 +195,8 @@ class OpenSmileExtractor(FrameExtractor):
             lld, starts = got["lld"]
             if len(lld) == 0:
                 raise ValueError(f"{self.name}: openSMILE gives no frames for a clip of {x.size} samples; "
-                                 f"it needs at least {self.window_s} s ({int(self.window_s * self.sample_rate_hz)} samples)")
+                                 f"it needs at least {self.window_s} s "
+                                 f"({int(self.window_s * self.sample_rate_hz)} samples)")
             if "lld_de" in got:
                 de, de_starts = got["lld_de"]
                 de, de_starts = de[: len(lld)], de_starts[: len(lld)]

@@ -128,14 +128,16 @@ def _observations(yin_frames, shifts, sr, thresholds, boltzmann_parameter, beta_
     f0 = sr / (min_period + period + shifts[period, frame])
     bins = np.clip(np.round(12 * per_semitone * np.log2(f0 / fmin)), 0, n_pitch_bins).astype(int)
     obs = np.zeros((2 * n_pitch_bins, yin_frames.shape[1]))
-    obs[bins, frame] = yin_probs[period, frame]  # as librosa: a bin == n_pitch_bins lands in the unvoiced half, overwritten below
+    # as librosa: a bin == n_pitch_bins lands in the unvoiced half, overwritten below
+    obs[bins, frame] = yin_probs[period, frame]
     voiced_prob = np.clip(np.sum(obs[:n_pitch_bins], axis=0), 0, 1)
     obs[n_pitch_bins:] = (1 - voiced_prob) / n_pitch_bins
     return obs, voiced_prob
 
 
 @njit(cache=True)
-def _viterbi_local(log_prob, log_p_init, log_trans, rowptr, starts, lengths, offsets, weights, log_zero):  # pragma: no cover
+def _viterbi_local(log_prob, log_p_init, log_trans, rowptr, starts, lengths, offsets, weights,  # pragma: no cover
+                   log_zero):
     """librosa.sequence._viterbi's result from the non-zero transitions only.
     log_prob: (frames, states); log_trans: (states, states), [from, to]. Returns states (frames,).
 
@@ -157,7 +159,8 @@ def _viterbi_local(log_prob, log_p_init, log_trans, rowptr, starts, lengths, off
             p = prev[i]
             for r in range(rowptr[i], rowptr[i + 1]):
                 s, n, o = starts[r], lengths[r], offsets[r]
-                b_run, a_run, w_run = best[s : s + n], arg[s : s + n], weights[o : o + n]  # slices vectorise, indices do not
+                # slices vectorise, indices do not
+                b_run, a_run, w_run = best[s : s + n], arg[s : s + n], weights[o : o + n]
                 for k in range(n):
                     v, b, a = p + w_run[k], b_run[k], a_run[k]
                     c = v > b

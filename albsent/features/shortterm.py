@@ -35,10 +35,12 @@ class ShortTermConfig:
 
     def __post_init__(self):
         require(0.005 <= self.win_length_s <= 0.1, self, "win_length_s", self.win_length_s, "a float in [0.005, 0.1]")
-        require(0.001 <= self.hop_length_s <= self.win_length_s, self, "hop_length_s", self.hop_length_s, "a float in [0.001, win_length_s]")
+        require(0.001 <= self.hop_length_s <= self.win_length_s, self, "hop_length_s", self.hop_length_s,
+                "a float in [0.001, win_length_s]")
         require(2 <= self.n_subframes <= 64, self, "n_subframes", self.n_subframes, "an int in [2, 64]")
         require(0 < self.rolloff < 1, self, "rolloff", self.rolloff, "a float in (0, 1)")
-        require(20 <= self.f0_fmin_hz < self.f0_fmax_hz, self, "f0_fmin_hz", self.f0_fmin_hz, "a float in [20, f0_fmax_hz)")
+        require(20 <= self.f0_fmin_hz < self.f0_fmax_hz, self, "f0_fmin_hz", self.f0_fmin_hz,
+                "a float in [20, f0_fmax_hz)")
         require(self.deltas in (0, 1, 2), self, "deltas", self.deltas, "0, 1 or 2")
 
 
@@ -99,7 +101,8 @@ class ShortTermExtractor(FrameExtractor):
             from albsent.features.pitch import pyin  # librosa.pyin's result, ~19x faster (bench/pitch.py)
 
             f0, _, prob = pyin(
-                y, fmin=c.f0_fmin_hz, fmax=c.f0_fmax_hz, sr=sr, frame_length=max(1024, n_fft), hop_length=hop, center=True
+                y, fmin=c.f0_fmin_hz, fmax=c.f0_fmax_hz, sr=sr, frame_length=max(1024, n_fft), hop_length=hop,
+                center=True
             )
             feats += [np.nan_to_num(f0[:T], nan=0.0), np.nan_to_num(prob[:T], nan=0.0)]
         m = np.stack([np.asarray(f, dtype=np.float64)[:T] for f in feats])  # (dim, T)

@@ -56,11 +56,15 @@ class SslConfig:
     RUNTIME_FIELDS: ClassVar[tuple[str, ...]] = ("batch_seconds", "device", "num_gpus_per_actor")
 
     def __post_init__(self):
-        require(all(isinstance(m, str) and m.strip() for m in self.models), self, "models", self.models, "a list of hub ids or folders")
-        require(all(k >= 0 for k in self.sequence_layers), self, "sequence_layers", self.sequence_layers, "a list of layer indices >= 0")
-        require(len(set(self.sequence_layers)) == len(self.sequence_layers), self, "sequence_layers", self.sequence_layers, "a list without repeats")
+        require(all(isinstance(m, str) and m.strip() for m in self.models), self, "models", self.models,
+                "a list of hub ids or folders")
+        require(all(k >= 0 for k in self.sequence_layers), self, "sequence_layers", self.sequence_layers,
+                "a list of layer indices >= 0")
+        require(len(set(self.sequence_layers)) == len(self.sequence_layers), self, "sequence_layers",
+                self.sequence_layers, "a list without repeats")
         require(1.0 <= self.max_chunk_s <= 600, self, "max_chunk_s", self.max_chunk_s, "a float in [1, 600] seconds")
-        require(0.5 <= self.batch_seconds <= 3600, self, "batch_seconds", self.batch_seconds, "a float in [0.5, 3600] seconds")
+        require(0.5 <= self.batch_seconds <= 3600, self, "batch_seconds", self.batch_seconds,
+                "a float in [0.5, 3600] seconds")
         n = self.num_gpus_per_actor
         require(n == "auto" or 0 <= n <= 16, self, "num_gpus_per_actor", n, "'auto' or a float in [0, 16]")
 
@@ -72,7 +76,8 @@ class SslConfig:
             if sep and ALIAS.match(head.strip()):
                 out.append((head.strip(), tail.strip()))
             elif sep and not os.path.exists(m):
-                raise ConfigError(f"ssl.models: alias '{head}' in {m!r} must match {ALIAS.pattern} (a column name part)")
+                raise ConfigError(f"ssl.models: alias '{head}' in {m!r} must match {ALIAS.pattern} "
+                                  "(a column name part)")
             else:
                 out.append((None, m.strip()))
         return out
@@ -114,19 +119,23 @@ class SslExtractor(Extractor):
     config_cls = SslConfig
     needs_actor = True
 
-    def __init__(self, config: SslConfig, sample_rate_hz: int, sequence_dtype: str = "float16", store_sequences: bool = True):
+    def __init__(self, config: SslConfig, sample_rate_hz: int, sequence_dtype: str = "float16",
+                 store_sequences: bool = True):
         from albsent.features.ssl_model import load_spec
 
         super().__init__(config, sample_rate_hz, sequence_dtype, store_sequences)
-        require(len(config.models) > 0, "SslConfig", "models", config.models, "a non-empty list when 'ssl' is in features (give --ssl-model MODEL)")
+        require(len(config.models) > 0, "SslConfig", "models", config.models,
+                "a non-empty list when 'ssl' is in features (give --ssl-model MODEL)")
         self.specs = [load_spec(src, alias, sample_rate_hz) for alias, src in config.entries()]
         aliases = [s.alias for s in self.specs]
         dupes = sorted({a for a in aliases if aliases.count(a) > 1})
         if dupes:
-            raise ConfigError(f"ssl.models: alias(es) {dupes} used by more than one model {config.models}; name them with alias=MODEL, e.g. hubert_large=facebook/hubert-large-ll60k")
+            raise ConfigError(f"ssl.models: alias(es) {dupes} used by more than one model {config.models}; "
+                              "name them with alias=MODEL, e.g. hubert_large=facebook/hubert-large-ll60k")
         for s in self.specs:
             bad = [k for k in config.sequence_layers if k >= s.num_layers]
-            require(not bad, "SslConfig", "sequence_layers", config.sequence_layers, f"layer indices < {s.num_layers} ({s.source} has {s.num_layers} layers)")
+            require(not bad, "SslConfig", "sequence_layers", config.sequence_layers,
+                    f"layer indices < {s.num_layers} ({s.source} has {s.num_layers} layers)")
         self._models = None
 
     # ---- description -----------------------------------------------------------------------
@@ -140,7 +149,8 @@ class SslExtractor(Extractor):
             cols.append(Column(f"ssl_{s.alias}_mean", shape, "float32", "pooled"))
             if self.config.std:
                 cols.append(Column(f"ssl_{s.alias}_std", shape, "float32", "pooled"))
-            cols += [Column(f"ssl_{s.alias}_l{k}", (None, s.hidden_size), self.sequence_dtype, "sequence") for k in self.seq_layers()]
+            cols += [Column(f"ssl_{s.alias}_l{k}", (None, s.hidden_size), self.sequence_dtype, "sequence")
+                     for k in self.seq_layers()]
         return cols
 
     def num_frames(self, n_samples: int) -> int:
@@ -166,7 +176,8 @@ class SslExtractor(Extractor):
         c = self.config
         if c.device != "auto":
             return c.device
-        gpus = c.num_gpus_per_actor if c.num_gpus_per_actor != "auto" else max(_cluster_gpus(), float(torch.cuda.is_available()))
+        gpus = (c.num_gpus_per_actor if c.num_gpus_per_actor != "auto"
+                else max(_cluster_gpus(), float(torch.cuda.is_available())))
         return "cuda" if gpus else "cpu"
 
     def resolved_dtype(self, family: str, device: str) -> str:
@@ -187,12 +198,17 @@ class SslExtractor(Extractor):
         models = {
             s.alias: {
                 "source": s.source, "family": s.family, "model_class": s.model_class, "revision": s.revision,
-                "weights_sha256": weights_sha256(s.source), "num_layers": s.num_layers, "num_hidden_layers": s.num_layers - 1,
+                "weights_sha256": weights_sha256(s.source), "num_layers": s.num_layers,
+                "num_hidden_layers": s.num_layers - 1,
                 "hidden_size": s.hidden_size, "dtype": self.resolved_dtype(s.family, device), "device": device,
-                "pooling": ["mean", "std"] if self.config.std else ["mean"], "layer_0": "CNN features after projection + positional conv",
-                "frame_rate_hz": s.frame_rate_hz, "frame_shift_s": s.stride / s.sample_rate_hz, "stride_samples": s.stride,
-                "receptive_field_samples": s.receptive_field, "frames": "floor((samples - receptive_field) / stride) + 1",
-                "conv_kernel": list(s.conv_kernel), "conv_stride": list(s.conv_stride), "feat_extract_norm": s.feat_extract_norm,
+                "pooling": ["mean", "std"] if self.config.std else ["mean"],
+                "layer_0": "CNN features after projection + positional conv",
+                "frame_rate_hz": s.frame_rate_hz, "frame_shift_s": s.stride / s.sample_rate_hz,
+                "stride_samples": s.stride,
+                "receptive_field_samples": s.receptive_field,
+                "frames": "floor((samples - receptive_field) / stride) + 1",
+                "conv_kernel": list(s.conv_kernel), "conv_stride": list(s.conv_stride),
+                "feat_extract_norm": s.feat_extract_norm,
                 "normalize_input": s.normalize, "normalize_from": s.normalize_from, "padded_batches": True,
                 "sequence_layers": self.seq_layers(), "max_chunk_s": self.config.max_chunk_s,
             }

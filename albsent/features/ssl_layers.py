@@ -54,7 +54,8 @@ class GemmConv1d(nn.Module):
         self.weight = nn.Parameter(w.reshape(conv.groups, self.out_per_group, -1), requires_grad=False)
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach(), requires_grad=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, channels, frames) -> (batch, out, frames + 2 pad - kernel + 1)
+    # (batch, channels, frames) -> (batch, out, frames + 2 pad - kernel + 1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
         xp = F.pad(x, (self.pad, self.pad))
         t = xp.shape[2] - self.kernel + 1

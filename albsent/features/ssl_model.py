@@ -113,18 +113,22 @@ def load_spec(source: str, alias: str | None = None, sample_rate_hz: int = 16000
         if not os.path.isfile(os.path.join(source, "config.json")):
             raise ConfigError(f"{where}: the folder has no config.json; expected a folder written by save_pretrained()")
         if not any(os.path.isfile(os.path.join(source, f)) for f in WEIGHT_FILES) and not _sharded(source):
-            raise ConfigError(f"{where}: the folder has no weights ({' or '.join(WEIGHT_FILES)}); expected a folder written by save_pretrained()")
+            raise ConfigError(f"{where}: the folder has no weights ({' or '.join(WEIGHT_FILES)}); "
+                              "expected a folder written by save_pretrained()")
     elif os.path.exists(source):
         raise ConfigError(f"{where}: is a file; expected a folder written by save_pretrained() or a hub id")
     elif _is_path_like(source):
-        raise ConfigError(f"{where}: no such directory; expected a local folder written by save_pretrained() or a hub id like facebook/hubert-base-ls960")
+        raise ConfigError(f"{where}: no such directory; expected a local folder written by save_pretrained() "
+                          "or a hub id like facebook/hubert-base-ls960")
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
         raise ConfigError(
-            f"{where}: could not load its config ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
-            f"Expected a hub id whose files are in the local Hugging Face cache{' (HF_HUB_OFFLINE is set: nothing is downloaded)' if offline else ''} "
+            f"{where}: could not load its config "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            "Expected a hub id whose files are in the local Hugging Face cache"
+            f"{' (HF_HUB_OFFLINE is set: nothing is downloaded)' if offline else ''} "
             "or a local folder written by save_pretrained()"
         ) from exc
     family = config.model_type
@@ -138,7 +142,8 @@ def load_spec(source: str, alias: str | None = None, sample_rate_hz: int = 16000
     else:
         normalize, normalize_from = norm == "layer", "inferred from feat_extract_norm"
     if prep.get("sampling_rate", sample_rate_hz) != sample_rate_hz:
-        raise ConfigError(f"{where}: expects {prep['sampling_rate']} Hz audio; set audio.sample_rate_hz to {prep['sampling_rate']}")
+        raise ConfigError(f"{where}: expects {prep['sampling_rate']} Hz audio; "
+                          f"set audio.sample_rate_hz to {prep['sampling_rate']}")
     return SslSpec(
         source=source, alias=alias or family, family=family,
         model_class=(config.architectures or [type(config).__name__.replace("Config", "Model")])[0],
@@ -208,9 +213,11 @@ class SslModel:
         try:
             model = AutoModel.from_pretrained(spec.source, trust_remote_code=False)
         except Exception as exc:
-            raise ConfigError(f"ssl model '{spec.source}': could not load the weights ({exc!r}); expected save_pretrained() files or a cached hub id") from exc
+            raise ConfigError(f"ssl model '{spec.source}': could not load the weights ({exc!r}); "
+                              "expected save_pretrained() files or a cached hub id") from exc
         self.model = model.to(device=self.device, dtype=torch_dtype(dtype)).eval()
-        if self.device.type == "cuda" and CUDA_POS_CONV_GEMM and dtype != "float32":  # fp32: cuDNN's TF32 conv is faster
+        # fp32: cuDNN's TF32 conv is faster
+        if self.device.type == "cuda" and CUDA_POS_CONV_GEMM and dtype != "float32":
             pos = self.model.encoder.pos_conv_embed
             pos.conv = GemmConv1d(pos.conv)
         self._norm0 = None  # the first conv layer's MaskedGroupNorm (group-norm CNNs)
@@ -230,7 +237,8 @@ class SslModel:
         hs, lengths = self._hidden_states(waves)
         return [hs[:, i, : self.spec.num_frames(n)].float() for i, n in enumerate(lengths)]
 
-    def pooled(self, waves: list[np.ndarray], keep: list[int]) -> list[tuple[int, np.ndarray, np.ndarray, dict[int, np.ndarray]]]:
+    def pooled(self, waves: list[np.ndarray],
+               keep: list[int]) -> list[tuple[int, np.ndarray, np.ndarray, dict[int, np.ndarray]]]:
         """One batch, reduced on the model's device: per wave (frames, sum, sum of squares,
         {layer k: (frames, hidden) float32 for k in keep}); sums are (layers, hidden) float64
         over the wave's frames. Only these cross to the host, in one copy each per batch."""
@@ -277,7 +285,8 @@ class SslModel:
                 if cuda and CUDA_NO_CUDNN_ATTENTION:
                     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-                    stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]))
+                    stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                                                     SDPBackend.MATH]))
                 x = x.to(self.device, non_blocking=True).to(torch_dtype(self.dtype))
                 out = self.model(x, output_hidden_states=True, **kwargs)
                 hs = torch.stack(out.hidden_states)  # (layers, batch, frames, hidden)

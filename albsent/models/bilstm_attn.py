@@ -23,7 +23,8 @@ class BiLSTMAttention(nn.Module):
         self.pooling = pooling
         self.lstm = nn.LSTM(input_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if num_layers > 1 else 0.0)
-        self.score = nn.Sequential(nn.Linear(2 * hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1, bias=False))
+        self.score = nn.Sequential(nn.Linear(2 * hidden_size, hidden_size), nn.Tanh(),
+                                   nn.Linear(hidden_size, 1, bias=False))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * hidden_size, n_classes)
 

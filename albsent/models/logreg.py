@@ -30,6 +30,7 @@ def build_logreg(input_dim: int, n_classes: int, **_) -> Linear:
     return Linear(input_dim, n_classes)
 
 
-@register("sklearn_logreg", "pooled", "scikit-learn LogisticRegression (lbfgs), exported to a torch linear layer", sklearn=True)
+@register("sklearn_logreg", "pooled", "scikit-learn LogisticRegression (lbfgs), exported to a torch linear layer",
+          sklearn=True)
 def build_sklearn_logreg(input_dim: int, n_classes: int, **_) -> Linear:
     return Linear(input_dim, n_classes)

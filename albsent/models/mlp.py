@@ -9,7 +9,8 @@ from albsent.models.registry import register
 
 
 class MLP(nn.Module):
-    def __init__(self, input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.2):
+    def __init__(self, input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1,
+                 dropout: float = 0.2):
         super().__init__()
         layers: list[nn.Module] = []
         dim = input_dim
@@ -24,5 +25,6 @@ class MLP(nn.Module):
 
 
 @register("mlp", "pooled", "feed-forward net: num_layers x (Linear(hidden_size), ReLU, Dropout), then Linear")
-def build_mlp(input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.2, **_) -> MLP:
+def build_mlp(input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.2,
+              **_) -> MLP:
     return MLP(input_dim, n_classes, hidden_size, num_layers, dropout)

@@ -47,7 +47,8 @@ def check_compatible(name: str, feature_kind: str, spec_text: str = "") -> None:
     ok = entry.input_kind == feature_kind or (entry.input_kind == "pooled" and feature_kind == "layers")
     if not ok:
         if entry.input_kind == "sequence":
-            raise ConfigError(f"model '{name}' reads frame sequences but feature spec {spec_text!r} gives pooled vectors; "
+            raise ConfigError(f"model '{name}' reads frame sequences but feature spec {spec_text!r} "
+                              "gives pooled vectors; "
                               "use a ':seq' spec such as mfcc:seq or ssl:ALIAS:seq:LAYER")
         seq = sorted(n for n, e in MODELS.items() if e.input_kind == "sequence")
         raise ConfigError(f"model '{name}' reads pooled vectors but feature spec {spec_text!r} gives frame sequences; "

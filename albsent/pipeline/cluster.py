@@ -28,7 +28,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
     else:
         log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
         with environ(worker_env()):  # inherited by the raylet, hence by every worker it starts
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1", **kwargs)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1",
+                     **kwargs)
     try:
         yield
     finally:

@@ -49,18 +49,23 @@ class ExtractConfig:
     # "auto": actors on a single node, tasks on a multi-node cluster; always actors for a model (ssl).
     compute: Literal["auto", "actors", "tasks"] = "auto"
     num_actors: int | None = None  # actor pool size; None: 1 for a model, else every CPU slot of the cluster
-    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per task/actor, e.g. {cpu_node: 0.001} (cluster/)
+    # custom Ray resources per task/actor, e.g. {cpu_node: 0.001} (cluster/)
+    resources: dict[str, float] = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self):
         require(len(self.features) > 0, self, "features", self.features, "a non-empty list of extractor names")
         for name in self.features:
             get_extractor(name)  # raises with the known names
-        require(len(set(self.features)) == len(self.features), self, "features", self.features, "a list without repeats")
+        require(len(set(self.features)) == len(self.features), self, "features", self.features,
+                "a list without repeats")
         require(1 <= self.batch_size <= 4096, self, "batch_size", self.batch_size, "an int in [1, 4096]")
-        require(0 < self.num_cpus_per_task <= 64, self, "num_cpus_per_task", self.num_cpus_per_task, "a float in (0, 64]")
-        require(self.num_actors is None or 1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors, "null or an int in [1, 1024]")
-        require(all(v > 0 for v in self.resources.values()), self, "resources", self.resources, "a mapping of resource name to a positive amount")
+        require(0 < self.num_cpus_per_task <= 64, self, "num_cpus_per_task", self.num_cpus_per_task,
+                "a float in (0, 64]")
+        require(self.num_actors is None or 1 <= self.num_actors <= 1024, self, "num_actors", self.num_actors,
+                "null or an int in [1, 1024]")
+        require(all(v > 0 for v in self.resources.values()), self, "resources", self.resources,
+                "a mapping of resource name to a positive amount")
 
     def stored(self) -> dict:
         """The part of the config that determines stored values; its hash identifies the store."""
@@ -85,7 +90,8 @@ class ExtractConfig:
 
 def build_extractors(config: ExtractConfig) -> list:
     return [
-        get_extractor(name)(config.extractor_config(name), config.audio.sample_rate_hz, config.sequence_dtype, config.sequences)
+        get_extractor(name)(config.extractor_config(name), config.audio.sample_rate_hz, config.sequence_dtype,
+                            config.sequences)
         for name in config.features
     ]
 

@@ -60,7 +60,8 @@ def estimate_bytes(durations_s: list[float], config: ExtractConfig, extractors: 
 def probe_durations(paths: list[str], limit: int, seed: int = 0) -> tuple[list[float], list[int], int]:
     """Header durations and file sizes of up to `limit` paths (a seeded sample), and the count
     of unreadable ones (they would be quarantined)."""
-    idx = np.arange(len(paths)) if len(paths) <= limit else np.random.default_rng(seed).choice(len(paths), limit, replace=False)
+    idx = (np.arange(len(paths)) if len(paths) <= limit
+           else np.random.default_rng(seed).choice(len(paths), limit, replace=False))
     durs, sizes, bad = [], [], 0
     for i in idx:
         try:
@@ -108,7 +109,8 @@ def measure(paths: list[str], config: ExtractConfig, extractors: list, sample_s:
     return {"clips": clips, "audio_s": audio_s, "load_s": load_s, "extract_s": spent}
 
 
-def plan(input_path: str, config: ExtractConfig, sample_s: float = 10.0, probe_limit: int = 2000, seed: int = 0) -> dict:
+def plan(input_path: str, config: ExtractConfig, sample_s: float = 10.0, probe_limit: int = 2000,
+         seed: int = 0) -> dict:
     items = plan_inputs(input_path, config.labels_from, config.label_map, config.allowed_roots, config.unlabeled)
     extractors = build_extractors(config)
     paths = items["path"].tolist()
@@ -151,14 +153,16 @@ def format_plan(p: dict) -> str:
     wav = max(p["wav_bytes"], 1)
     probed = "" if p["probed"] == p["inputs"] else f" (durations from a sample of {p['probed']} headers)"
     lines = [
-        f"plan     {p['inputs']} clips, {p['audio_h']:.3f} h of audio (mean {p['mean_clip_s']:.2f} s){probed}, {p['rows']} rows",
+        f"plan     {p['inputs']} clips, {p['audio_h']:.3f} h of audio (mean {p['mean_clip_s']:.2f} s){probed}, "
+        f"{p['rows']} rows",
         f"         features {', '.join(p['features'])}; wav files {_size(p['wav_bytes'])}",
         f"store    ~{_size(p['store_bytes'])} uncompressed ({p['store_bytes'] / wav:.1f}x the wav size)",
     ]
     for name, b in p["columns"].items():
         lines.append(f"  {name:<28} {_size(b):>10}  ({b / wav:.2f}x wav)")
     for alias, b in p["ssl_all_layer_frames_bytes"].items():
-        lines.append(f"  (ssl {alias}: frame sequences of all layers would be {_size(b)} in float16, {b / wav:.1f}x wav; 2x that in float32)")
+        lines.append(f"  (ssl {alias}: frame sequences of all layers would be {_size(b)} in float16, "
+                     f"{b / wav:.1f}x wav; 2x that in float32)")
     s = p["sample"]
     if s["audio_s"]:
         parts = ", ".join(f"{k} {v / s['audio_s']:.3f} s/s" for k, v in s["extract_s"].items())
@@ -166,8 +170,8 @@ def format_plan(p: dict) -> str:
         lines += [
             f"sample   {s['clips']} clips, {s['audio_s']:.1f} s of audio measured here: {parts} (compute s per audio s)"
             + (f"; model load + warm-up {loads} per worker" if loads else ""),
-            f"time     ~{_dur(p['estimate_one_worker_s'])} on one worker, ~{_dur(p['estimate_s'])} on {p['workers']} workers "
-            "(excluding start-up)",
+            f"time     ~{_dur(p['estimate_one_worker_s'])} on one worker, "
+            f"~{_dur(p['estimate_s'])} on {p['workers']} workers (excluding start-up)",
         ]
     else:
         lines.append("time     no clip of the sample could be read; no estimate")

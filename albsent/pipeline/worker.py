@@ -70,7 +70,8 @@ class ExtractBlock:
                 rows.append(self._row(item, dec, utt, seg, f))
             summary.append((item["utterance_id"], "stored", len(segs), utt.size / self.config.audio.sample_rate_hz, ""))
         summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason) for it, reason, _ in quarantined]
-        self.store.write_part(part_name(i["utterance_id"] for i in items), self._table(rows), self._quarantine_table(quarantined))
+        self.store.write_part(part_name(i["utterance_id"] for i in items), self._table(rows),
+                              self._quarantine_table(quarantined))
         return pd.DataFrame(summary, columns=SUMMARY_COLUMNS)
 
     def _extract_all(self, loaded, quarantined) -> list:
@@ -127,7 +128,8 @@ class ExtractBlock:
         if not quarantined:
             return None
         recs = [
-            {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": _clean(it.get("label")), "reason": r, "error": e}
+            {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": _clean(it.get("label")),
+             "reason": r, "error": e}
             for it, r, e in quarantined
         ]
         return pa.Table.from_pylist(recs)

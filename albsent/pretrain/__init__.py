@@ -5,10 +5,10 @@ and both at once, `pretrain_and_probe(config, frames, data, on_step)` (a sweep t
 
 from albsent.pretrain.config import PretrainConfig, ProbeConfig, WindowConfig
 from albsent.pretrain.data import Frames, Windows, load_frames
+from albsent.pretrain.experiment import pretrain_and_probe
 from albsent.pretrain.io import Pretrained, load_pretrained
 from albsent.pretrain.loop import PretrainResult, pretrain
 from albsent.pretrain.probe import probe
-from albsent.pretrain.experiment import pretrain_and_probe
 
 __all__ = ["Frames", "PretrainConfig", "PretrainResult", "Pretrained", "ProbeConfig", "WindowConfig", "Windows",
            "load_frames", "load_pretrained", "pretrain", "pretrain_and_probe", "probe"]

@@ -78,18 +78,21 @@ def load_frames(store_uri: str, features: str) -> Frames:
         raise StoreError(f"{store.uri}: no rows to pretrain on")
     col = lambda c: table[c].to_pylist() if c in table.column_names else [None] * table.num_rows  # noqa: E731
     log.info("%s: %d sequences, %d frames, dim %d", store.uri, len(seqs), sum(len(s) for s in seqs), seqs[0].shape[1])
-    return Frames(spec, seqs, col("id"), col("utterance_id"), col("label"), feature_names(store.meta, spec, info), store.uri, info)
+    return Frames(spec, seqs, col("id"), col("utterance_id"), col("label"), feature_names(store.meta, spec, info),
+                  store.uri, info)
 
 
 class Windows:
     """All windows of `window.span` frames (hop `stride`) inside each of the sequences."""
 
-    def __init__(self, sequences: list[np.ndarray], window: WindowConfig, out_index: list[int], stride: int | None = None):
+    def __init__(self, sequences: list[np.ndarray], window: WindowConfig, out_index: list[int],
+                 stride: int | None = None):
         self.window, self.out_index = window, list(out_index)
         span, hop = window.span, stride or window.stride
         lengths = np.array([len(s) for s in sequences])
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        self.starts = np.concatenate([o + np.arange(0, n - span + 1, hop) for o, n in zip(offsets, lengths) if n >= span]
+        self.starts = np.concatenate([o + np.arange(0, n - span + 1, hop)
+                                      for o, n in zip(offsets, lengths) if n >= span]
                                      or [np.zeros(0, np.int64)]).astype(np.int64)
         if not len(self.starts):
             raise ConfigError(f"no sequence has the {span} frames one window needs (window.length={window.length}); "

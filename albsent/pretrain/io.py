@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from albsent.config import build, dump_yaml, to_dict
+from albsent.dataset.normalize import Normalizer
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.train.checkpoint import Bundle, BundleError, load_bundle, save_bundle
-from albsent.dataset.normalize import Normalizer
 
 log = logging.getLogger(__name__)
 KIND = "autoencoder"
@@ -86,7 +86,8 @@ def load_pretrained(folder) -> Pretrained:
         raise BundleError(f"{folder}: not a pretraining run (model.json kind={meta.get('kind')!r}); "
                           "expected the --out folder of `albsent pretrain`")
     config = build(PretrainConfig, meta["pretrain_config"])
-    model = build_autoencoder(config.model, meta["in_dim"], meta["out_index"], config.window.length, config.window.target)
+    model = build_autoencoder(config.model, meta["in_dim"], meta["out_index"], config.window.length,
+                              config.window.target)
     model.load_state_dict(bundle.state)
     norm = Normalizer.from_json(meta["norm"])
     return Pretrained(model.eval(), config, norm, meta, str(folder))
@@ -120,5 +121,6 @@ def check_attach(pretrained: Pretrained, point: str) -> str:
     point = point or pretrained.model.default_attach()
     if point not in names:
         raise ConfigError(f"unknown attachment point '{point}' for model '{pretrained.config.model.name}'; "
-                          f"known: {', '.join(names)} (see `albsent pretrain --list-attach {pretrained.config.model.name}`)")
+                          f"known: {', '.join(names)} "
+                          f"(see `albsent pretrain --list-attach {pretrained.config.model.name}`)")
     return point

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from albsent.dataset.normalize import Normalizer
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.pretrain.data import Frames, Windows, split_utterances
 from albsent.runtime import keep_freed_memory
-from albsent.dataset.normalize import Normalizer
 from albsent.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,8 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
     t0, running, count = time.perf_counter(), 0.0, 0
     model.train()
     for step in range(1, config.iterations + 1):
-        x, y = (t.to(device, non_blocking=True) for t in train.batch(rng.integers(0, len(train), size=config.batch_size)))
+        x, y = (t.to(device, non_blocking=True)
+                for t in train.batch(rng.integers(0, len(train), size=config.batch_size)))
         pred, _ = model(x)
         loss = loss_fn(pred, y)
         opt.zero_grad(set_to_none=True)
@@ -159,7 +160,8 @@ def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> Pretrai
             saver.checkpoint(step)
     model.cpu().eval()  # probes, saving and callers use it on the CPU
     last = result.history[-1]
-    result.metrics = {**{k: last[k] for k in ("train_loss", "val_loss", "val_mean_baseline", "val_copy_baseline", "val_ratio")},
+    result.metrics = {**{k: last[k]
+                         for k in ("train_loss", "val_loss", "val_mean_baseline", "val_copy_baseline", "val_ratio")},
                       "best_val_loss": min((h["val_loss"] for h in result.history), default=float("nan")),
                       "iterations": config.iterations, "parameters": params, "train_windows": len(train),
                       "val_windows": len(val) if val else 0, "seconds": time.perf_counter() - t0}

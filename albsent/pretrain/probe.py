@@ -25,13 +25,13 @@ import torch
 
 from albsent.config import to_dict
 from albsent.dataset.data import Data
-from albsent.dataset.splits import audit, kfold
 from albsent.dataset.normalize import Normalizer
+from albsent.dataset.splits import audit, kfold
 from albsent.models.probe import FrozenTap
-from albsent.train.loop import predict_proba, train_steps
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
 from albsent.runtime import keep_freed_memory
+from albsent.train.loop import predict_proba, train_steps
 from albsent.train.metrics import aggregate, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def utterance_features(tap: FrozenTap, sequences: list[np.ndarray], n: int, hop:
     wins = [utterance_windows(s, n, hop) for s in sequences]
     owner = np.repeat(np.arange(len(wins)), [len(w) for w in wins])
     allw = torch.from_numpy(np.concatenate(wins).astype(np.float32))          # (W, n, dim)
-    out = torch.cat([tap(allw[i : i + batch]) for i in range(0, len(allw), batch)]).numpy().astype(np.float64)  # (W, tap_dim)
+    # (W, tap_dim)
+    out = torch.cat([tap(allw[i : i + batch]) for i in range(0, len(allw), batch)]).numpy().astype(np.float64)
     counts = np.bincount(owner)[:, None]
     sums, squares = np.zeros((len(wins), out.shape[1])), np.zeros((len(wins), out.shape[1]))
     np.add.at(sums, owner, out)
@@ -78,7 +79,8 @@ def labeled_subset(train_idx: np.ndarray, y: np.ndarray, n: int, seed: int) -> n
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(y[train_idx], return_counts=True)
     take = np.maximum(1, np.round(n * counts / counts.sum()).astype(int))
-    out = [rng.choice(train_idx[y[train_idx] == c], size=min(k, m), replace=False) for c, k, m in zip(classes, take, counts)]
+    out = [rng.choice(train_idx[y[train_idx] == c], size=min(k, m), replace=False)
+           for c, k, m in zip(classes, take, counts)]
     return np.sort(np.concatenate(out))
 
 
@@ -114,12 +116,18 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
         from albsent.errors import ConfigError
 
         raise ConfigError(f"store features have {data.X[0].shape[1]} dims per frame but the autoencoder was pretrained "
-                          f"on {pretrained.meta['in_dim']} ({pretrained.config.features}); use a store with the same features")
+                          f"on {pretrained.meta['in_dim']} ({pretrained.config.features}); "
+                          "use a store with the same features")
     seqs = [pretrained.norm(s) for s in data.X]
     tap = FrozenTap(pretrained.model, point)
     Z = utterance_features(tap, seqs, n, hop, pool=config.pool)
     B = baseline_features(seqs, config.baseline)
     label_names = data.label_names
+    if len(label_names) < 2:
+        from albsent.errors import ConfigError
+
+        raise ConfigError(f"{data.store_uri or 'the data'}: every labelled row has label {label_names[0]!r}; "
+                          "a probe needs at least two classes")
     y = np.array([label_names.index(v) for v in data.labels])
     n_labeled = max(len(label_names), int(round(config.train_fraction * len(y))))
     folds = kfold(data.labels, data.groups, config.folds, val_fraction=0.0, seed=config.seed)
@@ -128,7 +136,8 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
         audits.append(audit(split, groups=data.groups, sha256=data.sha256, utterance_ids=data.utterance_ids))
         labeled = labeled_subset(split.train, y, n_labeled, config.seed + k)
         sizes.append(int(len(labeled)))
-        probe_folds.append(_fit_score(Z, y, labeled, split.test, len(label_names), label_names, config, config.seed + k))
+        probe_folds.append(_fit_score(Z, y, labeled, split.test, len(label_names), label_names, config,
+                                      config.seed + k))
         base_folds.append(_fit_score(B, y, labeled, split.test, len(label_names), label_names, config, config.seed + k))
         log.info("fold %d/%d: %d labeled, %d test; probe macro-F1 %.3f, baseline %.3f", k + 1, len(folds), len(labeled),
                  len(split.test), probe_folds[-1]["macro_f1"], base_folds[-1]["macro_f1"])
@@ -141,11 +150,13 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
     metrics["baseline"]["features"] = f"{config.baseline} of {pretrained.config.features} frames ({B.shape[1]} dims)"
     metrics["probe"] = {
         "attach": point, "dim": int(Z.shape[1]), "model": pretrained.config.model.name, "pretrained": pretrained.path,
-        "window": n, "window_stride": hop, "pool": config.pool, "labeled_per_fold": sizes, "train_fraction": config.train_fraction,
+        "window": n, "window_stride": hop, "pool": config.pool, "labeled_per_fold": sizes,
+        "train_fraction": config.train_fraction,
         "group_by": data.group_by, "config": to_dict(config),
         "pretrain_metrics": pretrained.meta.get("metrics", {}), "pretrain_store": pretrained.meta.get("store", ""),
         # the autoencoder saw the test speakers' audio (never their labels): transductive pretraining
-        "pretrained_on_probe_store": bool(pretrained.meta.get("store")) and pretrained.meta.get("store") == data.store_uri,
+        "pretrained_on_probe_store": (bool(pretrained.meta.get("store"))
+                                      and pretrained.meta.get("store") == data.store_uri),
     }
     metrics["leakage_audit"] = audits
     metrics["model"] = f"probe:{pretrained.config.model.name}@{point}"

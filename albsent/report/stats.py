@@ -56,7 +56,8 @@ def heterogeneity(store: Store, column: str) -> tuple[pd.DataFrame, pd.DataFrame
     for (utt, label), grp in df[df["segment_index"] >= 0].groupby(["utterance_id", "label"], dropna=False):
         if len(grp) >= 2:
             dist = mean_pairwise_distance(vecs[grp["row"].to_numpy()])
-            rows.append({"utterance_id": utt, "label": label, "segments": len(grp), "mean_distance": dist, "band": band(dist)})
+            rows.append({"utterance_id": utt, "label": label, "segments": len(grp), "mean_distance": dist,
+                         "band": band(dist)})
     per_utt = pd.DataFrame(rows, columns=["utterance_id", "label", "segments", "mean_distance", "band"])
     counts = pd.crosstab(per_utt["band"], per_utt["label"]).reindex([b for b, _, _ in BANDS], fill_value=0)
     return per_utt, counts
@@ -145,7 +146,8 @@ def corpus_stats(store_uri: str, out_dir: str, column: str = "mfcc_mean") -> dic
     md = ["# Corpus statistics", "", "## Durations per class (Table 1)", "", durations.round(3).to_markdown(), ""]
     md += ["## Segment heterogeneity (Table 2)", ""]
     if len(per_utt):
-        md += [f"Mean pairwise Euclidean distance of `{column}` between segments of one utterance.", "", bands.to_markdown(), ""]
+        md += [f"Mean pairwise Euclidean distance of `{column}` between segments of one utterance.", "",
+               bands.to_markdown(), ""]
     else:
         md += ["No utterance has two or more segments (extract with `--segment 1.5` to measure heterogeneity).", ""]
     st = shortterm_summaries(store)

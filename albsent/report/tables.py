@@ -46,7 +46,8 @@ def _with_baselines(loaded: list[dict]) -> list[dict]:
         out.append(r)
         b = r["metrics"].get("baseline")
         if isinstance(b, dict):
-            out.append({**r, "name": f"{r['name']} (baseline)", "metrics": {"group_by": r["metrics"].get("group_by"), **b},
+            out.append({**r, "name": f"{r['name']} (baseline)",
+                        "metrics": {"group_by": r["metrics"].get("group_by"), **b},
                         "config": {"features": b.get("features", "raw"), "model": "baseline: linear on raw features"}})
     return out
 

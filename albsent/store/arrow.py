@@ -21,7 +21,8 @@ def to_arrow(values: list[np.ndarray], shape: tuple[int | None, ...], dtype: str
     """Build one column from per-row arrays of `shape` (None = variable length, first axis only)."""
     np_dtype = np.dtype(dtype)
     fixed = shape[1:] if shape and shape[0] is None else shape
-    flat = np.concatenate([np.ascontiguousarray(v, dtype=np_dtype).reshape(-1) for v in values]) if values else np.zeros(0, np_dtype)
+    flat = (np.concatenate([np.ascontiguousarray(v, dtype=np_dtype).reshape(-1) for v in values]) if values
+            else np.zeros(0, np_dtype))
     arr: pa.Array = pa.array(flat, type=DTYPES[dtype])
     for dim in reversed(fixed):
         arr = pa.FixedSizeListArray.from_arrays(arr, dim)

@@ -70,7 +70,8 @@ class Store:
     @cached_property
     def meta(self) -> dict:
         if not self.exists():
-            raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE}); create it with `albsent extract INPUT --out {self.uri}`")
+            raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE}); "
+                             f"create it with `albsent extract INPUT --out {self.uri}`")
         with self.fs.open_input_stream(f"{self.root}/{META_FILE}") as fh:
             return json.loads(fh.read().decode())
 
@@ -79,14 +80,16 @@ class Store:
         if self.exists():
             old = self.meta
             weights_changed = _weights(old) != _weights(meta)
-            if old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns") or weights_changed:
+            if (old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns")
+                    or weights_changed):
                 changes = diff(old["config"], meta["config"])
                 if old.get("extra_columns") != meta.get("extra_columns"):
                     changes.append(f"manifest columns: {old.get('extra_columns')} -> {meta.get('extra_columns')}")
                 if weights_changed:
                     changes.append(f"model weights (sha256): {_weights(old)} -> {_weights(meta)}")
                 raise StoreError(
-                    f"{self.uri} was made with a different config (hash {old['config_hash']}, now {meta['config_hash']}); "
+                    f"{self.uri} was made with a different config (hash {old['config_hash']}, "
+                    f"now {meta['config_hash']}); "
                     f"differences: {'; '.join(changes)}. Re-run with the store's config (see {self.uri}/_config.yaml) "
                     "or write to a new --out."
                 )
@@ -123,7 +126,9 @@ class Store:
     def _files(self, folder: str = "") -> list[str]:
         sel = pafs.FileSelector(f"{self.root}/{folder}".rstrip("/"), allow_not_found=True)
         infos = self.fs.get_file_info(sel)
-        return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.startswith("part-") and i.base_name.endswith(".parquet"))
+        return sorted(i.path for i in infos
+                      if i.type == pafs.FileType.File and i.base_name.startswith("part-")
+                      and i.base_name.endswith(".parquet"))
 
     def part_files(self) -> list[str]:
         return self._files()
@@ -150,7 +155,8 @@ class Store:
         files = self._files(QUARANTINE_DIR)
         if not files:
             return QUARANTINE_SCHEMA.empty_table().to_pandas()
-        return pads.dataset(files, filesystem=self.fs, format="parquet", schema=QUARANTINE_SCHEMA).to_table().to_pandas()
+        return pads.dataset(files, filesystem=self.fs, format="parquet",
+                            schema=QUARANTINE_SCHEMA).to_table().to_pandas()
 
     def done_utterances(self) -> set[str]:
         """Utterances already stored or quarantined: a rerun skips them."""

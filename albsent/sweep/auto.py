@@ -53,7 +53,8 @@ def ray_mapper(cpus_per_task: float = 1.0):
     return mapper
 
 
-def run_auto_on_ray(config: AutoConfig, out_dir: str | Path, address: str | None = None, num_cpus: int | None = None) -> dict:
+def run_auto_on_ray(config: AutoConfig, out_dir: str | Path, address: str | None = None,
+                    num_cpus: int | None = None) -> dict:
     """Load the store's candidate groups, run the selection on Ray, write RUN/ (albsent.train.auto)."""
     from albsent.pipeline.cluster import ray_session
     from albsent.train.auto import load_candidates, write_run

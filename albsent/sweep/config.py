@@ -81,7 +81,8 @@ class SweepConfig:
         require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
         parse_space(self.space)  # syntax errors surface at load time
         if self.base_config:  # absolute: trials run in their own working directories
-            require(Path(self.base_config).is_file(), self, "base_config", self.base_config, "an existing train / pretrain YAML")
+            require(Path(self.base_config).is_file(), self, "base_config", self.base_config,
+                    "an existing train / pretrain YAML")
             self.base_config = str(Path(self.base_config).resolve())
 
     # --- the config every trial is built from ---------------------------------------------------
@@ -131,7 +132,8 @@ def check_keys(config: SweepConfig, space: SearchSpace) -> None:
     """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
     base = to_dict(config.trial_config({}))
     placeholders = set(config.placeholder_keys())
-    used = {m for p in space.params for v in p.values if isinstance(v, str) for m in __import__("re").findall(r"\{(\w+)\}", v)}
+    used = {m for p in space.params for v in p.values if isinstance(v, str)
+            for m in __import__("re").findall(r"\{(\w+)\}", v)}
     for p in space.params:
         if p.key in placeholders:
             if p.key not in used:

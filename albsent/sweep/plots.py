@@ -55,7 +55,8 @@ def plot_param(table: pd.DataFrame, key: str, metric: str, path: str | Path, log
             ax.plot(np.full(len(vals), i) + np.linspace(-0.1, 0.1, len(vals)), vals, "o", alpha=0.7, color="tab:blue")
             if len(vals):
                 ax.plot([i - 0.25, i + 0.25], [vals.mean()] * 2, color="tab:red")
-        ax.set_xticks(range(len(cats)), cats, rotation=30 if max((len(c) for c in cats), default=0) > 6 else 0, ha="right")
+        ax.set_xticks(range(len(cats)), cats, rotation=30 if max((len(c) for c in cats), default=0) > 6 else 0,
+                      ha="right")
     ax.set_xlabel(key)
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} vs {key} (completed trials)")
@@ -64,7 +65,8 @@ def plot_param(table: pd.DataFrame, key: str, metric: str, path: str | Path, log
     plt.close(fig)
 
 
-def write_plots(table: pd.DataFrame, keys: list[str], metric: str, mode: str, folder: str | Path, log_keys=()) -> list[str]:
+def write_plots(table: pd.DataFrame, keys: list[str], metric: str, mode: str, folder: str | Path,
+                log_keys=()) -> list[str]:
     folder = Path(folder)
     names = []
     if metric in table and table[metric].notna().any():

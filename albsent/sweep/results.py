@@ -21,10 +21,10 @@ from albsent.sweep.plots import write_plots
 from albsent.sweep.space import fill
 
 log = logging.getLogger(__name__)
-METRIC_COLUMNS = ("val_macro_f1", "val_accuracy", "val_loss", "test_macro_f1", "test_accuracy", "test_balanced_accuracy",
-                  "test_macro_f1_std", "best_epoch", "epochs_run", "folds", "probe_macro_f1", "probe_macro_f1_std",
-                  "probe_accuracy", "baseline_macro_f1", "val_ratio", "attach", "fit_seconds", "training_iteration",
-                  "time_total_s")
+METRIC_COLUMNS = ("val_macro_f1", "val_accuracy", "val_loss", "test_macro_f1", "test_accuracy",
+                  "test_balanced_accuracy", "test_macro_f1_std", "best_epoch", "epochs_run", "folds",
+                  "probe_macro_f1", "probe_macro_f1_std", "probe_accuracy", "baseline_macro_f1", "val_ratio",
+                  "attach", "fit_seconds", "training_iteration", "time_total_s")
 
 
 def _error(trial) -> str:
@@ -67,7 +67,8 @@ def trial_table(config, space, out: str) -> pd.DataFrame:
 
 
 def best_row(table: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
-    done = table[(table["state"] == "completed") & table.get(metric, pd.Series(dtype=float)).notna()] if metric in table else table.iloc[:0]
+    done = (table[(table["state"] == "completed") & table.get(metric, pd.Series(dtype=float)).notna()]
+            if metric in table else table.iloc[:0])
     if done.empty:
         return None
     idx = done[metric].astype(float).idxmax() if mode == "max" else done[metric].astype(float).idxmin()
@@ -100,7 +101,8 @@ def retrain(config, cfg, data, best: pd.Series, folder: Path) -> dict:
     split = make_splits(cfg.split, d.labels, d.groups, d.splits, cfg.seed)[0]
     epochs = int(best.get("best_epoch", cfg.epochs) or cfg.epochs)
     trval = np.sort(np.concatenate([split.train, split.val]))
-    res = fit(replace(cfg, epochs=max(1, epochs)), d, split=Split(trval, np.zeros(0, np.int64), split.test), out_dir=folder)
+    res = fit(replace(cfg, epochs=max(1, epochs)), d, split=Split(trval, np.zeros(0, np.int64), split.test),
+              out_dir=folder)
     return {"protocol": f"train+validation ({len(trval)} rows, {epochs} epochs = the trial's best epoch), "
                         f"held-out test split ({len(split.test)} rows, by {d.group_by})",
             **{k: res.metrics[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")}}
@@ -167,17 +169,20 @@ def summarize(out: str) -> str:
         lines.append(f"best trial {b['trial_id']}: {s['metric']} {b['value']:.4f} with {params}")
         tests = {k: v for k, v in b.items() if k.startswith("test_") or k.startswith("probe_")}
         if tests:
-            lines.append("  its evaluation: " + ", ".join(f"{k} {v:.4f}" for k, v in tests.items() if isinstance(v, float)))
+            lines.append("  its evaluation: "
+                         + ", ".join(f"{k} {v:.4f}" for k, v in tests.items() if isinstance(v, float)))
     if f:
         std = f" ± {f['macro_f1_std']:.4f}" if "macro_f1_std" in f else ""
-        lines.append(f"best config retrained ({f['protocol']}): macro-F1 {f['macro_f1']:.4f}{std}, accuracy {f['accuracy']:.4f}")
+        lines.append(f"best config retrained ({f['protocol']}): macro-F1 {f['macro_f1']:.4f}{std}, "
+                     f"accuracy {f['accuracy']:.4f}")
     csv = storage.read_text(storage.join(out, "trials.csv"))
     if csv and s["best"]:
         import io
 
         t = pd.read_csv(io.StringIO(csv))
         t = t[t["state"] == "completed"].sort_values(s["metric"], ascending=s["mode"] == "min").head(5)
-        cols = ["trial_id"] + [k for k in s["sweep"]["space"] if k in t] + [c for c in (s["metric"], "test_macro_f1", "probe_macro_f1") if c in t]
+        cols = (["trial_id"] + [k for k in s["sweep"]["space"] if k in t]
+                + [c for c in (s["metric"], "test_macro_f1", "probe_macro_f1") if c in t])
         lines.append("")
         lines.append("| " + " | ".join(dict.fromkeys(cols)) + " |")
         lines.append("|" + "|".join("---" for _ in dict.fromkeys(cols)) + "|")

@@ -34,7 +34,8 @@ def prepare(config: SweepConfig | None, store: str | None, out: str, resume: boo
         if resume:
             raise ConfigError(f"--resume: {out} holds no sweep (sweep.yaml missing); start one without --resume")
         if config is None or not store:
-            raise ConfigError("albsent sweep needs --config SWEEP.yaml and --store STORE (or --resume on an existing SWEEP_DIR)")
+            raise ConfigError("albsent sweep needs --config SWEEP.yaml and --store STORE "
+                              "(or --resume on an existing SWEEP_DIR)")
         return config, store
     data = yaml.safe_load(saved)
     old, old_store = build(SweepConfig, data["sweep"]).inlined(), data["store"]
@@ -42,7 +43,8 @@ def prepare(config: SweepConfig | None, store: str | None, out: str, resume: boo
         raise ConfigError(f"{out} already holds a sweep; pass --resume to continue it or choose another --out")
     if config is not None and to_dict(config.inlined()) != to_dict(old):
         config = config.inlined()
-        raise ConfigError(f"--resume: the given config differs from {out}/sweep.yaml: " + "; ".join(diff(to_dict(old), to_dict(config))))
+        raise ConfigError(f"--resume: the given config differs from {out}/sweep.yaml: "
+                          + "; ".join(diff(to_dict(old), to_dict(config))))
     if store and os.path.abspath(store) != os.path.abspath(old_store) and store != old_store:
         raise ConfigError(f"--resume: store {store} differs from the sweep's store {old_store}")
     return old, old_store
@@ -53,9 +55,9 @@ def run_sweep(config: SweepConfig | None, store: str | None, out: str, resume: b
     """Run (or continue) a sweep; returns the summary written to SWEEP_DIR/sweep.json."""
     from ray import tune
 
+    from albsent.dataset.spec import column_info
     from albsent.pipeline.cluster import ray_session
     from albsent.store import Store
-    from albsent.dataset.spec import column_info
     from albsent.sweep.results import finish
     from albsent.sweep.search import close_orphans, make_scheduler, make_searcher, optuna_url, reports_per_trial
     from albsent.sweep.trainable import run_trial

@@ -53,7 +53,8 @@ def optuna_url(config: SweepConfig, out: str) -> str:
     url = config.optuna_storage
     if url == "sqlite":
         if storage.is_uri(out):
-            raise ConfigError("optuna_storage 'sqlite' needs a local SWEEP_DIR; give an RDB URL for object-store sweeps")
+            raise ConfigError("optuna_storage 'sqlite' needs a local SWEEP_DIR; "
+                              "give an RDB URL for object-store sweeps")
         url = f"sqlite:///{os.path.abspath(storage.join(out, 'optuna.db'))}"
     return url
 

@@ -62,7 +62,8 @@ def parse_param(key: str, spec: Any) -> Param:
     kinds = [k for k in spec if k in KINDS]
     unknown = sorted(set(spec) - set(KINDS))
     if unknown or len(kinds) != 1:
-        raise ConfigError(f"{where}: expected exactly one of {', '.join(KINDS)} (plus optional 'when', 'step'); got {sorted(spec) or 'nothing'}")
+        raise ConfigError(f"{where}: expected exactly one of {', '.join(KINDS)} (plus optional 'when', 'step'); "
+                          f"got {sorted(spec) or 'nothing'}")
     kind = kinds[0]
     values = spec[kind]
     if kind == "choice":
@@ -71,7 +72,8 @@ def parse_param(key: str, spec: Any) -> Param:
         if len({repr(v) for v in values}) != len(values):
             raise ConfigError(f"{where}: 'choice' lists a value twice: {values!r}")
     else:
-        ok = isinstance(values, list) and len(values) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        ok = (isinstance(values, list) and len(values) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))
         if not ok or values[0] >= values[1]:
             raise ConfigError(f"{where}: '{kind}' must be [low, high] numbers with low < high. Got {values!r} instead.")
         if kind in ("loguniform", "logint") and values[0] <= 0:
@@ -86,13 +88,15 @@ def parse_param(key: str, spec: Any) -> Param:
 
 def parse_space(raw: dict | None) -> list[Param]:
     if not isinstance(raw, dict) or not raw:
-        raise ConfigError("sweep 'space' must be a non-empty mapping of config keys to distributions (see configs/sweeps/)")
+        raise ConfigError("sweep 'space' must be a non-empty mapping of config keys to distributions "
+                          "(see configs/sweeps/)")
     params = [parse_param(str(k), v) for k, v in raw.items()]
     seen: set[str] = set()
     for p in params:
         for k, _ in p.when:
             if k not in seen:
-                raise ConfigError(f"sweep space '{p.key}': 'when' refers to '{k}', which must be a space key listed before it")
+                raise ConfigError(f"sweep space '{p.key}': 'when' refers to '{k}', "
+                                  "which must be a space key listed before it")
         seen.add(p.key)
     return params
 
@@ -171,7 +175,8 @@ class SearchSpace:
                 elif p.kind in ("int", "logint"):
                     choices = list(range(p.values[0], p.values[1] + 1, int(p.step or 1)))
                 elif p.kind != "choice":
-                    raise ConfigError(f"sweep space '{p.key}': a continuous range cannot decide which data to load; use 'choice'")
+                    raise ConfigError(f"sweep space '{p.key}': a continuous range cannot decide which data to load; "
+                                      "use 'choice'")
                 new += [{**c, p.key: v} for v in choices]
             combos = new
             if len(combos) > limit:

@@ -52,4 +52,5 @@ def upload(local_dir: str | Path, uri: str) -> None:
     if isinstance(fs, pafs.LocalFileSystem) and Path(p).resolve() == Path(local_dir).resolve():
         return
     fs.create_dir(p, recursive=True)
-    pafs.copy_files(str(Path(local_dir).resolve()), p, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    pafs.copy_files(str(Path(local_dir).resolve()), p, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=fs)

@@ -88,7 +88,8 @@ def classifier_trial(cfg, data, reporter: Reporter) -> tuple[dict, object]:
     if cfg.split.folds <= 1:
         res = fit(cfg, data, on_epoch=reporter)
         val = res.val_metrics or {}
-        final = {"val_macro_f1": val.get("macro_f1"), "val_accuracy": val.get("accuracy"), "val_loss": _val_loss(res.history),
+        final = {"val_macro_f1": val.get("macro_f1"), "val_accuracy": val.get("accuracy"),
+                 "val_loss": _val_loss(res.history),
                  "best_epoch": res.metrics["best_epoch"], "epochs_run": res.metrics["epochs_run"]}
         final.update({f"test_{k}": res.metrics[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")})
         return final, res.bundle
@@ -120,8 +121,8 @@ def latent_trial(cfg, frames, data, reporter: Reporter) -> tuple[dict, None, dic
     best_loss = res.metrics.get("best_val_loss", float("nan"))
     metrics = probe(cfg.probe, res.as_pretrained(), data,
                     on_step=lambda k, m: reporter(k, {"probe_macro_f1": m["macro_f1"], "probe_accuracy": m["accuracy"],
-                                                      "baseline_macro_f1": m["baseline_macro_f1"], "val_loss": best_loss,
-                                                      "probe_fold": k, "stage": "probe"}))
+                                                      "baseline_macro_f1": m["baseline_macro_f1"],
+                                                      "val_loss": best_loss, "probe_fold": k, "stage": "probe"}))
     final = {"probe_macro_f1": metrics["macro_f1"], "probe_macro_f1_std": metrics["macro_f1_std"],
              "probe_accuracy": metrics["accuracy"], "baseline_macro_f1": metrics["baseline"]["macro_f1"],
              "val_loss": best_loss, "val_ratio": res.metrics.get("val_ratio"), "attach": metrics["probe"]["attach"],
@@ -161,5 +162,6 @@ def run_trial(params: dict, refs: dict, sweep, space, out: str, store: str) -> N
         frames, data = ray.get(refs[cfg.features])
         final, bundle, extra_files = latent_trial(cfg, frames, data, reporter)
     final = _clean({**final, "fit_done": True, "fit_seconds": time.perf_counter() - t0, "attempt": attempts})
-    storage.write_text(storage.join(folder, "result.json"), json.dumps({"final": final, "params": params}, default=float))
+    storage.write_text(storage.join(folder, "result.json"),
+                       json.dumps({"final": final, "params": params}, default=float))
     reporter.final(final, bundle, extra_files)

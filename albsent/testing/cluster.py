@@ -54,7 +54,8 @@ class LocalCluster:
                "--resources", json.dumps(resources), "--object-store-memory", str(200 * 2**20),
                "--disable-usage-stats", *ports]
         log = open(self.root / f"{name}.log", "w")
-        self.nodes[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.nodes[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
 
     def start_head(self, num_cpus: int = 1, resources: dict | None = None) -> None:
         self._start("head", ["--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
@@ -76,7 +77,8 @@ class LocalCluster:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             for name, proc in self.nodes.items():
-                assert proc.poll() is None, f"ray start for {name} exited: {(self.root / f'{name}.log').read_text()[-2000:]}"
+                assert proc.poll() is None, (
+                    f"ray start for {name} exited: {(self.root / f'{name}.log').read_text()[-2000:]}")
             nodes = self.alive_nodes()
             if len(nodes) >= n:
                 return nodes

@@ -14,7 +14,8 @@ import numpy as np
 
 
 def make_sequences(n: int = 48, dim: int = 6, frames: tuple[int, int] = (40, 80), classes: int = 3,
-                   noise: float = 0.05, band: float = 0.45, seed: int = 0) -> tuple[list[np.ndarray], list[str], list[str]]:
+                   noise: float = 0.05, band: float = 0.45,
+                   seed: int = 0) -> tuple[list[np.ndarray], list[str], list[str]]:
     """-> (sequences (frames_i, dim) float32, labels "c0".."c{k-1}", speakers "s0".."s5")."""
     rng = np.random.default_rng(seed)
     seqs, labels, speakers = [], [], []

@@ -18,7 +18,8 @@ CLASS_STYLE = {  # (pitch factor, pitch swing, noise level, tempo)
 }
 
 
-def voice(rng: np.random.Generator, duration_s: float, sr: int, f0: float, swing: float, noise: float, tempo: float) -> np.ndarray:
+def voice(rng: np.random.Generator, duration_s: float, sr: int, f0: float, swing: float, noise: float,
+          tempo: float) -> np.ndarray:
     t = np.arange(int(duration_s * sr)) / sr
     contour = f0 * (1 + swing * np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t + rng.uniform(0, 6)))
     phase = 2 * np.pi * np.cumsum(contour) / sr

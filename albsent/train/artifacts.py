@@ -46,7 +46,8 @@ def plot_loss(histories: list[list[dict]], path: str | Path, title: str = "") ->
         epochs = [r["epoch"] for r in hist]
         suffix = " (one line per fold)" if len(histories) > 1 else ""
         alpha = 1.0 if len(histories) == 1 else 0.6
-        ax.plot(epochs, [r["train_loss"] for r in hist], color="tab:blue", alpha=alpha, label="train" + suffix if k == 0 or not suffix else None)
+        ax.plot(epochs, [r["train_loss"] for r in hist], color="tab:blue", alpha=alpha,
+                label="train" + suffix if k == 0 or not suffix else None)
         if any("val_loss" in r for r in hist):
             ax.plot(epochs, [r.get("val_loss", np.nan) for r in hist], "--", color="tab:orange", alpha=alpha,
                     label="validation" + suffix if k == 0 or not suffix else None)

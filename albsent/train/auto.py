@@ -67,7 +67,8 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
         if u.number == FINAL:
             continue
         probs = result["outer"][u.number]
-        fold_preds = [{"id": first.ids[i], "utterance_id": first.utterance_ids[i], "group": first.groups[i], "fold": u.number,
+        fold_preds = [{"id": first.ids[i], "utterance_id": first.utterance_ids[i], "group": first.groups[i],
+                       "fold": u.number,
                        "label": first.labels[i], "pred": labels[int(p.argmax())],
                        **{f"p_{lab}": float(q) for lab, q in zip(labels, p)}} for i, p in zip(u.test, probs)]
         preds += fold_preds
@@ -77,7 +78,8 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
     metrics["pooled"] = pooled_metrics(preds, labels)
     metrics["group_by"] = first.group_by
     metrics["store"] = first.store_uri
-    metrics["protocol"] = (f"nested cross-validation: {config.folds} outer folds by {first.group_by}; recipes scored by "
+    metrics["protocol"] = (f"nested cross-validation: {config.folds} outer folds by {first.group_by}; "
+                           "recipes scored by "
                            f"{config.inner_folds}-fold inner CV on each outer fold's training {first.group_by}s only; "
                            f"greedy ensemble of up to {config.ensemble_size} (with replacement)")
     metrics["selection"] = {("all" if s.unit == FINAL else str(s.unit)): _chosen(s) for s in result["selections"]}
@@ -91,8 +93,8 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
     for s in result["selections"]:
         weights = {r.name: w for r, w in s.members}
         for name, score in s.scores.items():
-            rows.append({"unit": "all" if s.unit == FINAL else s.unit, "recipe": name, "inner_macro_f1": round(score, 6),
-                         "weight": round(weights.get(name, 0.0), 6)})
+            rows.append({"unit": "all" if s.unit == FINAL else s.unit, "recipe": name,
+                         "inner_macro_f1": round(score, 6), "weight": round(weights.get(name, 0.0), 6)})
     pd.DataFrame(rows).to_csv(out / "selection.csv", index=False)
     artifacts.write_json(metrics["selection"], out / "recipes.json")
     artifacts.write_json(metrics, out / "metrics.json")

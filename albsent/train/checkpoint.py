@@ -49,13 +49,15 @@ def load_bundle(folder: str | Path) -> Bundle:
     folder = Path(folder)
     for name in (META, WEIGHTS):
         if not (folder / name).is_file():
-            raise BundleError(f"{folder}: no saved model ({name} missing); expected the --out folder of `albsent train`")
+            raise BundleError(f"{folder}: no saved model ({name} missing); "
+                              "expected the --out folder of `albsent train`")
     try:
         meta = json.loads((folder / META).read_text())
     except json.JSONDecodeError as exc:
         raise BundleError(f"{folder / META}: not valid JSON ({exc})") from exc
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise BundleError(f"{folder / META}: not an {FORMAT} v{VERSION} file (format={meta.get('format')}, version={meta.get('version')})")
+        raise BundleError(f"{folder / META}: not an {FORMAT} v{VERSION} file "
+                          f"(format={meta.get('format')}, version={meta.get('version')})")
     try:
         state = load_file(str(folder / WEIGHTS))
     except Exception as exc:  # safetensors raises its own error types for damaged files

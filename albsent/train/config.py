@@ -38,7 +38,8 @@ class TrainConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self):
-        require(isinstance(self.features, str) and self.features.strip() != "", self, "features", self.features, "a feature spec such as 'mfcc'")
+        require(isinstance(self.features, str) and self.features.strip() != "", self, "features", self.features,
+                "a feature spec such as 'mfcc'")
         require(1 <= self.hidden_size <= 8192, self, "hidden_size", self.hidden_size, "an int in [1, 8192]")
         require(1 <= self.num_layers <= 16, self, "num_layers", self.num_layers, "an int in [1, 16]")
         require(0 <= self.dropout < 1, self, "dropout", self.dropout, "a float in [0, 1)")

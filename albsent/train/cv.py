@@ -26,7 +26,7 @@ from albsent.dataset.splits import Split, make_splits
 from albsent.errors import ConfigError
 from albsent.train import artifacts
 from albsent.train.config import TrainConfig
-from albsent.train.fit import FitResult, OnEpoch, fit, write_fit
+from albsent.train.fit import FitResult, OnEpoch, fit
 from albsent.train.metrics import aggregate, compute_metrics
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def cross_validate(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = N
                    splits: list[Split] | None = None, on_fold: OnFold | None = None) -> CVResult:
     """fit() on each split (default: grouped stratified K-fold, K = config.split.folds); with
     out_dir, RUN/fold-k/ holds each fold's model and RUN/ the cross-validated metrics."""
-    splits = splits if splits is not None else make_splits(config.split, data.labels, data.groups, data.splits, config.seed)
+    if splits is None:
+        splits = make_splits(config.split, data.labels, data.groups, data.splits, config.seed)
     if not splits:
         raise ConfigError("cross-validation got no splits")
     folds: list[FitResult] = []

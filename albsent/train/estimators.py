@@ -58,7 +58,8 @@ def fit_logreg(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, C: float,
     if X.shape[1] > X.shape[0]:
         _, _, basis = np.linalg.svd(X, full_matrices=False)  # (rank, dim), rows span the training rows
         X = X @ basis.T
-    clf = LogisticRegression(C=C, class_weight="balanced" if class_weighted else None, max_iter=max_iter, random_state=seed)
+    clf = LogisticRegression(C=C, class_weight="balanced" if class_weighted else None, max_iter=max_iter,
+                             random_state=seed)
     clf.fit(X, y)
     coef = clf.coef_ @ basis if basis is not None else clf.coef_
     _copy_linear(model, *_linear_weights(coef, clf.intercept_, clf.classes_, n_classes, coef.shape[1]))
@@ -154,7 +155,8 @@ def fit_svm_rbf(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, C: float
         model.dual_coef = torch.from_numpy(svc.dual_coef_.astype(np.float32))
         # scikit-learn flips the sign of a binary SVC's intercept and decision; libsvm's raw pair
         # decision (first class positive) is what KernelSVM computes.
-        model.intercept = torch.from_numpy((-svc.intercept_ if len(classes) == 2 else svc.intercept_).astype(np.float32))
+        intercept = -svc.intercept_ if len(classes) == 2 else svc.intercept_
+        model.intercept = torch.from_numpy(intercept.astype(np.float32))
         if len(classes) == 2:
             model.dual_coef = -model.dual_coef
         model.n_support = torch.from_numpy(svc.n_support_.astype(np.int64))

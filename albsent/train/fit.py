@@ -20,9 +20,9 @@ import torch
 
 from albsent.config import dump_yaml, to_dict
 from albsent.dataset.data import Data
+from albsent.dataset.normalize import Scaling, take
 from albsent.dataset.splits import Split, audit, make_splits
 from albsent.errors import ConfigError
-from albsent.dataset.normalize import Scaling, take
 from albsent.models import build_model, check_compatible, get_model
 from albsent.runtime import keep_freed_memory
 from albsent.train import artifacts
@@ -70,7 +70,8 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     given = split is not None  # a caller's split may have no test rows (a final model on every row)
     split = split or make_splits(config.split, data.labels, data.groups, data.splits, config.seed)[0]
     if not len(split.train) or not (len(split.test) or given):
-        raise ConfigError(f"the split has {len(split.train)} training and {len(split.test)} test rows; both must be non-empty")
+        raise ConfigError(f"the split has {len(split.train)} training and {len(split.test)} test rows; "
+                          "both must be non-empty")
     report = audit(split, groups=data.groups, utterance_id=data.utterance_ids, sha256=data.sha256)
     X = stride_frames(data.X, config.frame_stride)
     spk = data.speakers if config.speaker_norm else None
@@ -95,7 +96,8 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
         cb = on_epoch if on_epoch is None or fold is None else (lambda e, row: on_epoch(e, {**row, "fold": fold}))
         history, best_epoch = train_loop(
             model, Xtr, ytr, Xva, yva, n_classes=len(labels), epochs=config.epochs, batch_size=config.batch_size,
-            lr=config.lr, weight_decay=config.weight_decay, patience=config.patience, class_weighted=config.class_weighted,
+            lr=config.lr, weight_decay=config.weight_decay, patience=config.patience,
+            class_weighted=config.class_weighted,
             grad_clip=config.grad_clip, seed=config.seed, on_epoch=cb, metric=_macro_f1(len(labels)),
             device=resolve_device(config.device))
     probs = predict_proba(model, Xte) if len(split.test) else np.zeros((0, len(labels)), np.float32)
@@ -139,7 +141,8 @@ def _sklearn_history(model, Xtr, ytr, Xva, yva, n_classes) -> dict:
     for name, X, yy in (("train", Xtr, ytr), ("val", Xva, yva)):
         if len(yy):
             p = torch.from_numpy(predict_proba(model, X))
-            row[f"{name}_loss"] = float(torch.nn.functional.nll_loss(torch.log(p.clamp_min(1e-12)), torch.from_numpy(yy)))
+            row[f"{name}_loss"] = float(torch.nn.functional.nll_loss(torch.log(p.clamp_min(1e-12)),
+                                                                     torch.from_numpy(yy)))
     if len(yva):
         row["val_macro_f1"] = _macro_f1(n_classes)(yva, predict_proba(model, Xva).argmax(1))
     return row
@@ -151,6 +154,7 @@ def write_fit(result: FitResult, out_dir: str | Path, config: TrainConfig) -> No
     labels = result.bundle.labels
     artifacts.write_json({**result.metrics, "val": result.val_metrics, "history": result.history}, out / "metrics.json")
     artifacts.write_predictions(result.predictions, labels, out / "predictions.csv")
-    artifacts.plot_confusion(result.metrics["confusion_matrix"], labels, out / "confusion_matrix.png", f"{config.model} on {config.features}")
+    artifacts.plot_confusion(result.metrics["confusion_matrix"], labels, out / "confusion_matrix.png",
+                             f"{config.model} on {config.features}")
     artifacts.plot_loss([result.history], out / "loss_curve.png", f"{config.model} on {config.features}")
     dump_yaml(config, out / "config.yaml")

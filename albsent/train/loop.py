@@ -44,7 +44,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA GPU; expected 'auto' or 'cpu' on this machine")
+        raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA GPU; "
+                          "expected 'auto' or 'cpu' on this machine")
     return torch.device(name)
 
 
@@ -150,7 +151,8 @@ def train_steps(X: np.ndarray, y: np.ndarray, n_classes: int, lr: float, iterati
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = build_model("logreg", X.shape[1], n_classes, {"hidden_size": 0, "num_layers": 0, "dropout": 0.0, "pooling": "mean"})
+    model = build_model("logreg", X.shape[1], n_classes,
+                        {"hidden_size": 0, "num_layers": 0, "dropout": 0.0, "pooling": "mean"})
     Xt, yt = torch.from_numpy(np.ascontiguousarray(X, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
     criterion = nn.CrossEntropyLoss(weight=class_weights(np.asarray(y), n_classes) if class_weighted else None)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)

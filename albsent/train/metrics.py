@@ -43,7 +43,10 @@ def aggregate(per_fold: list[dict]) -> dict:
     """Mean and sample std (ddof=1) over folds of the summary metrics and per-class scores;
     the confusion matrix is the sum over folds."""
     labels = per_fold[0]["labels"]
-    std = (lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
+
+    def std(v) -> float:
+        return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
     out: dict = {}
     for key in SUMMARY_KEYS:
         values = [m[key] for m in per_fold]

@@ -102,7 +102,8 @@ def manifest_speakers(csv_path: str | Path) -> dict[str, str | None]:
         raise InputError(f"{csv_path}: a manifest for predict needs a 'path' column; found {list(table.columns)}")
     root = Path(csv_path).resolve().parent
     spk = table["speaker"].str.strip() if "speaker" in table.columns else [""] * len(table)
-    return {str((root / p).resolve()) if not Path(p).is_absolute() else p: (s or None) for p, s in zip(table["path"], spk)}
+    return {str((root / p).resolve()) if not Path(p).is_absolute() else p: (s or None)
+            for p, s in zip(table["path"], spk)}
 
 
 class Predictor:
@@ -147,11 +148,13 @@ class Predictor:
         out = Prediction(path, label, named)
         if audio.segment_s > 0 or segments_s:
             if audio.segment_s <= 0:  # whole-utterance store: cut the timeline windows here
-                _, segs = preprocess(dec.samples, dec.sample_rate_hz, replace(audio, segment_s=segments_s, segment_hop_s=None), path)
+                _, segs = preprocess(dec.samples, dec.sample_rate_hz,
+                                     replace(audio, segment_s=segments_s, segment_hop_s=None), path)
                 probs = self._probs([s.samples for s in segs])
             for s, p in zip(segs, probs):
                 lab, named = self._named(p)
-                out.segments.append({"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "label": lab, "probs": named})
+                out.segments.append({"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "label": lab,
+                                     "probs": named})
         return out
 
     def predict(self, inputs: list[str], segments_s: float | None = None, speakers: dict[str, str] | str | None = None):
@@ -202,7 +205,8 @@ class Predictor:
                 errors[path] = _message(path, exc)
         missing = [p for p, *_ in done if speaker_of(p) is None]
         if missing:
-            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised with "
+            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) "
+                        "and are normalised with "
                         "the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
                         len(missing), missing[0])
         whole = self._score_blocks([(p, X) for p, _, X, _, _ in done], speaker_of)
@@ -212,7 +216,8 @@ class Predictor:
             out = Prediction(path, *self._named(whole[path].mean(0)))
             for s_, q in zip(timeline, lines.get(path, [])):
                 lab, named = self._named(q)
-                out.segments.append({"start_s": round(s_.start_s, 3), "end_s": round(s_.end_s, 3), "label": lab, "probs": named})
+                out.segments.append({"start_s": round(s_.start_s, 3), "end_s": round(s_.end_s, 3), "label": lab,
+                                     "probs": named})
             results[path] = out
         for path in paths:
             yield Prediction(path, error=errors[path]) if path in errors else results[path]

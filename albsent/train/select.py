@@ -67,7 +67,8 @@ class AutoConfig:
         require(1 <= self.ensemble_size <= 100, self, "ensemble_size", self.ensemble_size, "an int in [1, 100]")
         require(bool(self.models), self, "models", self.models, "a non-empty list of model names")
         require(bool(self.speaker_norm), self, "speaker_norm", self.speaker_norm, "a non-empty list of true/false")
-        require(self.group_by in ("auto", "speaker", "utterance"), self, "group_by", self.group_by, "auto, speaker or utterance")
+        require(self.group_by in ("auto", "speaker", "utterance"), self, "group_by", self.group_by,
+                "auto, speaker or utterance")
         for m in self.models:
             require(m in self.C and len(self.C[m]) > 0 and all(c > 0 for c in self.C[m]), self, "C", self.C,
                     f"a mapping with a non-empty list of positive values for every model (missing or bad: {m!r})")
@@ -209,13 +210,15 @@ def select(config: AutoConfig, datas: dict[str, Data], recipes: list[Recipe], ma
             raise ConfigError(f"feature spec {spec!r} read the store's rows in another order; cannot compare recipes")
     labels = first.label_names
     if len(labels) < 2:
-        raise ConfigError(f"{first.store_uri}: every labelled row has label {labels[0]!r}; selection needs at least two classes")
+        raise ConfigError(f"{first.store_uri}: every labelled row has label {labels[0]!r}; "
+                          "selection needs at least two classes")
     y = np.array([labels.index(v) for v in first.labels])
     counts = np.bincount(y, minlength=len(labels))
     if counts.min() < config.folds:
         small = labels[int(counts.argmin())]
-        raise ConfigError(f"{first.store_uri}: class {small!r} has {counts.min()} row(s), fewer than the {config.folds} outer "
-                          f"folds; every fold needs each class: use --folds {max(2, int(counts.min()))} or label more data")
+        raise ConfigError(f"{first.store_uri}: class {small!r} has {counts.min()} row(s), "
+                          f"fewer than the {config.folds} outer folds; every fold needs each class: "
+                          f"use --folds {max(2, int(counts.min()))} or label more data")
     units = make_units(first, config)
     t0 = time.perf_counter()
     jobs = [(r, datas[r.features], u, config.seed) for u in units for r in recipes]

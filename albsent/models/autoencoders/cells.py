@@ -32,7 +32,8 @@ class MLSTMCell(nn.Module):
         with torch.no_grad():  # forget-gate bias 1: remember by default
             self.wx.bias[2 * hidden_size : 3 * hidden_size].fill_(1.0)
 
-    def step(self, xz: torch.Tensor, xm: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, xz: torch.Tensor, xm: torch.Tensor, h: torch.Tensor,
+             c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One timestep from precomputed x-parts xz = wx(x_t): (B, 4H), xm = wmx(x_t): (B, H)."""
         m = xm * self.wmh(h)                                   # (B, H)
         hh, i, f, o = (xz + self.wm(m)).chunk(4, dim=-1)       # each (B, H)
@@ -111,8 +112,11 @@ def layer_points(prefix: str, cell: str, layers: int, hidden: int, steps: int) -
     pts = []
     for i in range(layers, 0, -1):  # top layer first: the default attachment point
         pts.append(AttachPoint(f"{prefix}layer{i}.final", hidden, f"final hidden state h_T of layer {i} (hidden_size)"))
-        pts.append(AttachPoint(f"{prefix}layer{i}.all_mean", hidden, f"mean over time of layer {i} outputs (hidden_size)"))
-        pts.append(AttachPoint(f"{prefix}layer{i}.all", hidden * steps, f"all {steps} outputs of layer {i}, flattened (steps*hidden_size)"))
+        pts.append(AttachPoint(f"{prefix}layer{i}.all_mean", hidden,
+                               f"mean over time of layer {i} outputs (hidden_size)"))
+        pts.append(AttachPoint(f"{prefix}layer{i}.all", hidden * steps,
+                               f"all {steps} outputs of layer {i}, flattened (steps*hidden_size)"))
         if cell != "rnn":
-            pts.append(AttachPoint(f"{prefix}layer{i}.cell_final", hidden, f"final cell state c_T of layer {i} (hidden_size)"))
+            pts.append(AttachPoint(f"{prefix}layer{i}.cell_final", hidden,
+                                   f"final cell state c_T of layer {i} (hidden_size)"))
     return pts

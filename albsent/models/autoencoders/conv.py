@@ -61,7 +61,8 @@ class ConvRecurrentAE(Autoencoder):
         return pts + [
             AttachPoint("conv.out_mean", c, "mean over steps of the convolution output (conv_channels)"),
             AttachPoint("conv.out_final", c, "last step of the convolution output (conv_channels)"),
-            AttachPoint("conv.all", c * steps, f"all {steps} convolution steps, flattened (ceil(N/stride)*conv_channels)"),
+            AttachPoint("conv.all", c * steps,
+                        f"all {steps} convolution steps, flattened (ceil(N/stride)*conv_channels)"),
         ]
 
 

@@ -90,5 +90,6 @@ class PerFeatureDenseAE(Autoencoder):
 
     def attach_points(self) -> list[AttachPoint]:
         c = self.config
-        return [AttachPoint("bottleneck", self.in_dim * c.bottleneck, "all per-feature codes, flattened (in_dim*bottleneck)"),
+        return [AttachPoint("bottleneck", self.in_dim * c.bottleneck,
+                            "all per-feature codes, flattened (in_dim*bottleneck)"),
                 AttachPoint("bottleneck_mean", c.bottleneck, "per-feature codes averaged over features (bottleneck)")]

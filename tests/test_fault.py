@@ -1,0 +1,81 @@
+"""Fault injection for inputs that used to break the store's promise (issue 18): each case
+failed on the code before it was fixed. One clear line naming the field or file, exit 2."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from albsent.audio.manifest import plan_inputs
+from albsent.audio.preprocess import AudioConfig
+from albsent.cli import main
+from albsent.config import build
+from albsent.errors import ConfigError
+from albsent.train import TrainConfig, fit
+
+
+@pytest.fixture
+def manifest(tmp_path, corpus):
+    """A copy of the session corpus' manifest with absolute paths, to edit."""
+    df = pd.read_csv(corpus)
+    df["path"] = [str((corpus.parent / p).resolve()) for p in df["path"]]
+    return df, tmp_path
+
+
+@pytest.mark.parametrize("column", ["id", "sha256", "duration_s", "mfcc_mean"])
+def test_manifest_column_with_a_reserved_name_is_refused_before_work(manifest, column, capsys):
+    df, tmp = manifest
+    df[column] = "x"
+    df.to_csv(tmp / "m.csv", index=False)
+    code = main(["extract", str(tmp / "m.csv"), "--out", str(tmp / "store"), "--allow-root", "/"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"['{column}']" in err and "reserved" in err and "Traceback" not in err
+    assert not (tmp / "store").exists()  # nothing was written
+
+
+def test_whitespace_around_labels_and_speakers_is_stripped_with_a_warning(manifest, caplog):
+    df, tmp = manifest
+    df.loc[0, "label"] = " " + df.loc[0, "label"]
+    df.loc[1, "speaker"] = df.loc[1, "speaker"] + " "
+    df.to_csv(tmp / "m.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        items = plan_inputs(tmp / "m.csv", allowed_roots=["/"])
+    assert set(items["label"]) == set(df["label"].str.strip())
+    assert set(items["speaker"]) == set(df["speaker"].str.strip())
+    assert "column 'label'" in caplog.text and "column 'speaker'" in caplog.text
+
+
+def test_segment_hop_below_one_sample_is_refused():
+    with pytest.raises(ConfigError, match="segment_hop_s.*at least one sample"):
+        AudioConfig(segment_s=1.0, segment_hop_s=1e-5)
+    assert AudioConfig(segment_s=1.0, segment_hop_s=1 / 16000).segment_hop_s == 1 / 16000
+
+
+def test_one_class_training_is_an_error_not_a_perfect_score():
+    from albsent.dataset import Data, parse
+
+    n = 24
+    ids = np.array([f"u{i}" for i in range(n)], dtype=object)
+    data = Data(parse("mfcc"), np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32),
+                np.array(["neutral"] * n, dtype=object),
+                np.array([f"speaker:s{i % 4}" for i in range(n)], dtype=object),
+                "speaker", ids, ids, ids, np.array([None] * n, dtype=object))
+    with pytest.raises(ConfigError, match="at least two classes"):
+        fit(build(TrainConfig, {"model": "sklearn_logreg", "split": {"val_fraction": 0.0}}), data)
+
+
+def test_reused_run_folder_is_refused_unless_overwrite(store, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["-q", "train", "--store", str(store), "--features", "mfcc", "--model", "sklearn_logreg", "--out", str(run),
+            "--split", "utterance"]
+    assert main(args) == 0
+    (run / "stale.txt").write_text("from an earlier run")
+    capsys.readouterr()
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0 and not (run / "stale.txt").exists() and (run / "model.json").is_file()
+    (tmp_path / "file").write_text("x")
+    assert main(args[:-3] + [str(tmp_path / "file"), "--split", "utterance"]) == 2
+    assert "is a file" in capsys.readouterr().err
