@@ -13,7 +13,7 @@ from albsent.audio.manifest import plan_inputs
 from albsent.audio.preprocess import AudioConfig
 from albsent.cli import main
 from albsent.config import build
-from albsent.errors import ConfigError
+from albsent.errors import ConfigError, StoreError
 from albsent.train import TrainConfig, fit
 
 
@@ -79,3 +79,52 @@ def test_reused_run_folder_is_refused_unless_overwrite(store, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(args[:-3] + [str(tmp_path / "file"), "--split", "utterance"]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_second_writer_fails_while_the_first_holds_the_store(corpus, tmp_path, capsys):
+    """Two extracts into one --out used to both run and duplicate rows; now the second one
+    fails at once with a message naming the writer, and runs once the first is done."""
+    import json
+    import os
+
+    from albsent.store import Store
+
+    out = tmp_path / "store"
+    args = ["-q", "extract", str(corpus), "--out", str(out), "--set", "features=[mfcc]"]
+    with Store(str(out)).writer_lock():
+        held = json.loads((out / "_lock.json").read_text())
+        assert held["pid"] == os.getpid()
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"being written by process {os.getpid()}" in err and "Traceback" not in err
+    assert main(args) == 0 and not (out / "_lock.json").exists()
+    n = len(pd.read_parquet(out, columns=["id"]))
+    assert n == len(pd.read_csv(corpus)) and pd.read_parquet(out, columns=["id"])["id"].is_unique
+
+
+def test_lock_of_a_killed_writer_is_taken_over(corpus, tmp_path, caplog):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from albsent.store import Store
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # that process has exited
+    out = tmp_path / "store"
+    out.mkdir()
+    (out / "_lock.json").write_text(json.dumps({"host": socket.gethostname(), "pid": dead_pid,
+                                                "heartbeat": time.time(), "started": time.time()}))
+    with caplog.at_level(logging.WARNING), Store(str(out)).writer_lock():
+        assert json.loads((out / "_lock.json").read_text())["pid"] != dead_pid
+    assert "taking over the lock" in caplog.text and not (out / "_lock.json").exists()
+    # another host's lock with a fresh heartbeat is live; an old heartbeat is stale
+    (out / "_lock.json").write_text(json.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time(), "started": 0}))
+    with pytest.raises(StoreError, match="being written by process 1 on host elsewhere"):
+        Store(str(out)).writer_lock().__enter__()
+    (out / "_lock.json").write_text(json.dumps({"host": "elsewhere", "pid": 1, "heartbeat": time.time() - 3600,
+                                                "started": 0}))
+    with Store(str(out)).writer_lock():
+        pass

@@ -158,6 +158,12 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
 
 
 def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = True) -> ExtractSummary:
+    """Extract INPUT into the store `out` (resuming what it holds); one writer at a time."""
+    with Store(out).writer_lock():
+        return _extract(input_path, out, config, progress)
+
+
+def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool) -> ExtractSummary:
     extractors = build_extractors(config)
     items, store, meta = prepare(input_path, out, config, extractors)
     store.write_sidecar("_config.yaml", to_yaml(config))

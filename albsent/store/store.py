@@ -5,6 +5,7 @@
       _albsent.json                the same metadata (config, config_hash, extractors, ...)
       _quarantine/part-<hash>.parquet   inputs that could not be used, with reason codes
       _config.yaml                 the resolved extract config
+      _lock.json                   while `albsent extract` writes: its host, pid and heartbeat
 
 Parts are written to a hidden temporary name and renamed, so a reader never sees half a file.
 A part holds whole utterances (all their segments), so resume works per utterance.
@@ -14,6 +15,7 @@ STORE may be a local path or a URI understood by pyarrow.fs (e.g. s3://bucket/st
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from functools import cached_property
 
@@ -29,6 +31,7 @@ from albsent.store.schema import QUARANTINE_SCHEMA
 
 META_FILE = "_albsent.json"
 QUARANTINE_DIR = "_quarantine"
+log = logging.getLogger(__name__)
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -58,10 +61,121 @@ def _weights(meta: dict) -> dict[str, str | None]:
     }
 
 
+LOCK_FILE = "_lock.json"
+LEASE_S = 300.0  # a lock whose heartbeat is older than this is stale (its writer is gone)
+
+
+class StoreLock:
+    """One writer at a time: STORE/_lock.json, created exclusively, names its holder (host, pid)
+    and carries a heartbeat refreshed every LEASE_S / 5 seconds. A lock left by a killed writer is
+    taken over: on the same host when its pid is gone, anywhere once its heartbeat is older than
+    LEASE_S. A live holder makes the second writer fail with a message naming it."""
+
+    def __init__(self, store: "Store"):
+        self.store, self.path = store, f"{store.root}/{LOCK_FILE}"
+        self._stop = None
+
+    def _read(self) -> dict | None:
+        try:
+            with self.store.fs.open_input_stream(self.path) as fh:
+                return json.loads(fh.read().decode())
+        except (FileNotFoundError, OSError, ValueError):
+            return None
+
+    def _stale(self, held: dict) -> bool:
+        import os
+        import socket
+        import time
+
+        if "heartbeat" not in held:  # being written this instant, or not ours to judge
+            return False
+        if held.get("host") == socket.gethostname():
+            try:
+                os.kill(int(held.get("pid", -1)), 0)
+            except ProcessLookupError:
+                return True
+            except (PermissionError, ValueError, OverflowError):
+                pass
+        return time.time() - float(held.get("heartbeat", 0)) > LEASE_S
+
+    def _create(self, body: bytes) -> bool:
+        """Write the lock file if none exists (atomic on local disks; best effort elsewhere)."""
+        import os
+
+        if isinstance(self.store.fs, pafs.LocalFileSystem):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(body)
+            return True
+        if self.store.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
+            return False
+        with self.store.fs.open_output_stream(self.path) as fh:
+            fh.write(body)
+        return True
+
+    def _body(self) -> bytes:
+        import os
+        import socket
+        import time
+
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time(),
+                           "started": self.started}).encode()
+
+    def __enter__(self) -> "StoreLock":
+        import threading
+        import time
+
+        fs, root = self.store.fs, self.store.root
+        self.made_root = fs.get_file_info(root).type == pafs.FileType.NotFound
+        fs.create_dir(root, recursive=True)
+        self.started = time.time()
+        if not self._create(self._body()):
+            held = self._read() or {}
+            if not self._stale(held):
+                self.made_root = False
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started", 0))))
+                raise StoreError(f"{self.store.uri} is being written by process {held.get('pid')} on host "
+                                 f"{held.get('host')} (since {since}); wait for it to finish, or if that process is "
+                                 f"gone, remove {self.store.uri}/{LOCK_FILE}")
+            log.warning("%s: taking over the lock of a writer that is gone (process %s on %s)", self.store.uri,
+                        held.get("pid"), held.get("host"))
+            self.store.fs.delete_file(self.path)
+            if not self._create(self._body()):
+                raise StoreError(f"{self.store.uri}: another writer took the lock first; "
+                                 "run again when it has finished")
+        self._stop = threading.Event()
+        threading.Thread(target=self._beat, daemon=True, name="albsent-store-lock").start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(LEASE_S / 5):
+            with self.store.fs.open_output_stream(self.path) as fh:
+                fh.write(self._body())
+
+    def __exit__(self, *exc) -> None:
+        """Release; a store folder this writer created and left empty (e.g. the input was refused)
+        is removed again, so a failed first run leaves nothing behind."""
+        self._stop.set()
+        fs, root = self.store.fs, self.store.root
+        try:
+            fs.delete_file(self.path)
+            if self.made_root and not fs.get_file_info(pafs.FileSelector(root)):
+                fs.delete_dir(root)
+        except (FileNotFoundError, OSError):
+            pass
+
+
 class Store:
     def __init__(self, uri: str):
         self.uri = str(uri)
         self.fs, self.root = filesystem(self.uri)
+
+    def writer_lock(self) -> StoreLock:
+        """`with store.writer_lock():` around everything a writer does (see StoreLock)."""
+        return StoreLock(self)
 
     # ---- metadata -------------------------------------------------------------------------
     def exists(self) -> bool:
