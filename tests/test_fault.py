@@ -4,6 +4,7 @@ failed on the code before it was fixed. One clear line naming the field or file,
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from albsent.cli import main
 from albsent.config import build
 from albsent.errors import ConfigError, StoreError
 from albsent.train import TrainConfig, fit
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -128,3 +131,33 @@ def test_lock_of_a_killed_writer_is_taken_over(corpus, tmp_path, caplog):
                                                 "started": 0}))
     with Store(str(out)).writer_lock():
         pass
+
+
+def test_header_only_manifest_is_an_error_not_an_empty_store(tmp_path, capsys):
+    (tmp_path / "m.csv").write_text("path,label,speaker\n")
+    assert main(["extract", str(tmp_path / "m.csv"), "--out", str(tmp_path / "store")]) == 2
+    err = capsys.readouterr().err
+    assert "lists no inputs" in err and "Traceback" not in err and not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("text,expected", [("features: [mfcc\nbatch_size: 4\n", "not valid YAML (line"),
+                                           ("audio: !!python/object/apply:os.system ['true']\n", "not valid YAML")])
+def test_bad_yaml_config_is_one_line(corpus, tmp_path, capsys, text, expected):
+    (tmp_path / "c.yaml").write_text(text)
+    assert main(["extract", str(corpus), "--out", str(tmp_path / "s"), "--config", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "c.yaml" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.ray
+def test_sweep_where_every_trial_failed_exits_non_zero(store, ray_local, tmp_path, capsys):
+    import yaml
+
+    smoke = yaml.safe_load((ROOT / "configs" / "sweeps" / "smoke.yaml").read_text())
+    smoke.update(name="allfail", num_samples=2, max_failures=0, retrain=False, scheduler={"type": "fifo"},
+                 base={**smoke["base"], "model": "mlp", "epochs": 1},
+                 space={"dropout": {"uniform": [1.5, 2.0]}})  # every value is rejected by TrainConfig
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(smoke))
+    out = tmp_path / "o"
+    code = main(["-q", "sweep", "--config", str(tmp_path / "s.yaml"), "--store", str(store), "--out", str(out)])
+    assert code == 1 and "no trial completed" in capsys.readouterr().err

@@ -39,6 +39,9 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
     except Exception as exc:  # pandas raises many types for unreadable CSVs
         raise InputError(f"{csv_path}: cannot read manifest CSV ({exc})") from exc
     df.columns = [c.strip() for c in df.columns]
+    if df.empty:
+        raise InputError(f"{csv_path}: the manifest lists no inputs (a header line only); "
+                         "expected one row per audio file")
     if "labels" in df.columns and "label" not in df.columns:  # the Albanian paper's column name
         df = df.rename(columns={"labels": "label"})
     required = ["path"] if unlabeled else ["path", "label"]

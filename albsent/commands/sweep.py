@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from albsent.cli import common_config_args, ray_args
 
@@ -40,4 +41,9 @@ def run(args) -> int:
     config = load_sweep(args.config, args.sets, extra) if (args.config or args.sets or extra) else None
     summary = run_sweep(config, args.store, args.out, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     print(json.dumps(summary, indent=1, default=str) if args.json else summarize(args.out))
+    if summary.get("best") is None:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(summary.get("states", {}).items())) or "no trials"
+        print(f"albsent sweep: error: no trial completed ({states}); see {args.out}/trials.csv for each "
+              "trial's error", file=sys.stderr)
+        return 1
     return 0
