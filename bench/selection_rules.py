@@ -73,19 +73,21 @@ def macro_f1(y, probs) -> float:
     return f1_score(y, probs.argmax(1), average="macro", labels=list(range(probs.shape[1])))
 
 
-def greedy(probs: list, y, rounds: int, prefix: bool) -> list[int]:
+def greedy_stop(probs: list, y, rounds: int) -> list[int]:
+    """Forward selection with replacement, stopped at the first round without a gain (the usual
+    shortcut; albsent's rule is albsent.train.select.greedy_ensemble)."""
     scores = [macro_f1(y, p) for p in probs]
     chosen = [int(np.argmax(scores))]
-    total, history = probs[chosen[0]].copy(), [scores[chosen[0]]]
+    total, best = probs[chosen[0]].copy(), scores[chosen[0]]
     while len(chosen) < rounds:
         trial = [macro_f1(y, total + p) for p in probs]
         j = int(np.argmax(trial))
-        if not prefix and trial[j] <= history[-1]:
+        if trial[j] <= best:
             break
         chosen.append(j)
         total += probs[j]
-        history.append(trial[j])
-    return chosen[: int(np.argmax(history)) + 1]
+        best = trial[j]
+    return chosen
 
 
 def stack(C: float):
@@ -98,13 +100,15 @@ def stack(C: float):
 
 
 def rules() -> dict:
+    from albsent.train.select import greedy_ensemble
+
     def pick(chooser):
         return lambda probs, y, test: sum(test[j] for j in chooser(probs, y))
 
     out = {"single": pick(lambda p, y: [int(np.argmax([macro_f1(y, q) for q in p]))])}
     for m in (10, 20, 50, 100):
-        out[f"greedy{m}"] = pick(lambda p, y, m=m: greedy(p, y, m, prefix=False))
-        out[f"greedy{m}_prefix"] = pick(lambda p, y, m=m: greedy(p, y, m, prefix=True))
+        out[f"greedy{m}"] = pick(lambda p, y, m=m: greedy_stop(p, y, m))
+        out[f"greedy{m}_prefix"] = pick(lambda p, y, m=m: greedy_ensemble(p, y, m)[0])
     for k in (3, 10, 20):
         out[f"top{k}"] = pick(lambda p, y, k=k: list(np.argsort([macro_f1(y, q) for q in p])[::-1][:k]))
     for c in (0.01, 0.1, 1.0):

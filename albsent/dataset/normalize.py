@@ -62,28 +62,24 @@ def by_speaker(X, speakers, fallback: Normalizer | None = None, min_rows: int = 
     speakers: (rows,) keys. Rows of a speaker with fewer than `min_rows` rows, and rows whose
     speaker is None or "", are z-scored with `fallback` (default: the statistics of all of X)."""
     speakers = np.asarray(speakers, dtype=object)
-    is_list = isinstance(X, list)
-    out = list(X) if is_list else np.empty_like(np.asarray(X, dtype=np.float32))
+    out = list(X) if isinstance(X, list) else np.empty_like(np.asarray(X, dtype=np.float32))
     alone = np.zeros(len(speakers), dtype=bool)
+    groups = []  # (rows, the statistics they are z-scored with)
     for spk in dict.fromkeys(speakers.tolist()):
         idx = np.flatnonzero(speakers == spk)
         if spk is None or spk == "" or len(idx) < min_rows:
             alone[idx] = True
-            continue
-        norm = Normalizer.fit(take(X, idx))
-        if is_list:
-            for i, x in zip(idx, norm(take(X, idx))):
+        else:
+            groups.append((idx, Normalizer.fit(take(X, idx))))
+    if alone.any():
+        groups.append((np.flatnonzero(alone), fallback if fallback is not None else Normalizer.fit(X)))
+    for idx, norm in groups:
+        values = norm(take(X, idx))
+        if isinstance(out, list):
+            for i, x in zip(idx, values):
                 out[i] = x
         else:
-            out[idx] = norm(X[idx])
-    if alone.any():
-        idx = np.flatnonzero(alone)
-        norm = fallback if fallback is not None else Normalizer.fit(X)
-        if is_list:
-            for i in idx:
-                out[i] = norm([X[i]])[0]
-        else:
-            out[idx] = norm(X[idx])
+            out[idx] = values
     return out
 
 

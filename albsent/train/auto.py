@@ -19,15 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from albsent.config import dump_yaml
 from albsent.dataset.data import load_data
 from albsent.dataset.spec import column_info
 from albsent.errors import ConfigError
 from albsent.store import Store
 from albsent.train import artifacts
-from albsent.train.cv import pooled_metrics
+from albsent.train.cv import fold_summary, write_cv
 from albsent.train.ensemble import save_ensemble
-from albsent.train.metrics import aggregate, compute_metrics
+from albsent.train.fit import prediction_rows
+from albsent.train.metrics import compute_metrics
 from albsent.train.select import FINAL, AutoConfig, candidates, select, store_feature_groups
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,10 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
     for u in result["units"]:
         if u.number == FINAL:
             continue
-        probs = result["outer"][u.number]
-        fold_preds = [{"id": first.ids[i], "utterance_id": first.utterance_ids[i], "group": first.groups[i],
-                       "fold": u.number,
-                       "label": first.labels[i], "pred": labels[int(p.argmax())],
-                       **{f"p_{lab}": float(q) for lab, q in zip(labels, p)}} for i, p in zip(u.test, probs)]
+        fold_preds = prediction_rows(first, u.test, result["outer"][u.number], labels, u.number)
         preds += fold_preds
-        m = compute_metrics([p["label"] for p in fold_preds], [p["pred"] for p in fold_preds], labels)
-        per_fold.append(m)
-    metrics = aggregate(per_fold)
-    metrics["pooled"] = pooled_metrics(preds, labels)
-    metrics["group_by"] = first.group_by
+        per_fold.append(compute_metrics([p["label"] for p in fold_preds], [p["pred"] for p in fold_preds], labels))
+    metrics = fold_summary(per_fold, preds, labels, first.group_by)
     metrics["store"] = first.store_uri
     metrics["protocol"] = (f"nested cross-validation: {config.folds} outer folds by {first.group_by}; "
                            "recipes scored by "
@@ -97,12 +90,9 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
                          "inner_macro_f1": round(score, 6), "weight": round(weights.get(name, 0.0), 6)})
     pd.DataFrame(rows).to_csv(out / "selection.csv", index=False)
     artifacts.write_json(metrics["selection"], out / "recipes.json")
-    artifacts.write_json(metrics, out / "metrics.json")
-    artifacts.write_predictions(preds, labels, out / "predictions.csv")
-    artifacts.plot_confusion(metrics["confusion_matrix"], labels, out / "confusion_matrix.png",
-                             f"auto ({config.folds} outer folds, pooled macro-F1 {metrics['pooled']['macro_f1']:.3f})")
+    write_cv(out, metrics, preds, labels,
+             f"auto ({config.folds} outer folds, pooled macro-F1 {metrics['pooled']['macro_f1']:.3f})", config)
     save_ensemble([(r.to_json(), w, b) for r, w, b in result["final_bundles"]], out)
-    dump_yaml(config, out / "config.yaml")
     log.info("auto: pooled macro-F1 %.3f over %d outer folds (%.0f s)", metrics["pooled"]["macro_f1"], config.folds,
              result["seconds"])
     return metrics

@@ -38,15 +38,31 @@ class CVResult:
     metrics: dict  # aggregate(): mean/std per metric, summed confusion matrix, per_fold, pooled
     folds: list[FitResult]
 
-    @property
-    def predictions(self) -> list[dict]:
-        return [p for f in self.folds for p in f.predictions]
-
 
 def pooled_metrics(predictions: list[dict], labels: list[str]) -> dict:
     """Metrics of out-of-fold predictions ({"label", "pred", ...} rows) taken together."""
     m = compute_metrics([p["label"] for p in predictions], [p["pred"] for p in predictions], labels)
     return {k: v for k, v in m.items() if k != "labels"}
+
+
+def fold_summary(per_fold: list[dict], predictions: list[dict], labels: list[str], group_by: str) -> dict:
+    """metrics.json of a cross-validated run: mean ± std over folds, per_fold, and pooled."""
+    metrics = aggregate(per_fold)
+    metrics["group_by"] = group_by
+    metrics["pooled"] = pooled_metrics(predictions, labels)
+    return metrics
+
+
+def write_cv(out: Path, metrics: dict, predictions: list[dict], labels: list[str], title: str, config,
+             histories: list[list[dict]] | None = None) -> None:
+    """RUN/ of a cross-validated run: metrics.json, predictions.csv, confusion_matrix.png,
+    loss_curve.png (with training histories), config.yaml."""
+    artifacts.write_json(metrics, out / "metrics.json")
+    artifacts.write_predictions(predictions, labels, out / "predictions.csv")
+    artifacts.plot_confusion(metrics["confusion_matrix"], labels, out / "confusion_matrix.png", title)
+    if histories:
+        artifacts.plot_loss(histories, out / "loss_curve.png", title)
+    dump_yaml(config, out / "config.yaml")
 
 
 def cross_validate(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_dir: str | Path | None = None,
@@ -64,18 +80,11 @@ def cross_validate(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = N
             keys = ("accuracy", "macro_f1", "balanced_accuracy")
             on_fold(k, folds[-1], {key: float(np.mean([f.metrics[key] for f in folds])) for key in keys})
     labels = folds[0].bundle.labels
-    metrics = aggregate([f.metrics for f in folds])
-    metrics["group_by"] = data.group_by
     preds = [p for f in folds for p in f.predictions]
-    metrics["pooled"] = pooled_metrics(preds, labels)
+    metrics = fold_summary([f.metrics for f in folds], preds, labels, data.group_by)
     if out_dir is not None:
-        out = Path(out_dir)
-        artifacts.write_json(metrics, out / "metrics.json")
-        artifacts.write_predictions(preds, labels, out / "predictions.csv")
-        title = f"{config.model} on {config.features}, {len(folds)} folds"
-        artifacts.plot_confusion(metrics["confusion_matrix"], labels, out / "confusion_matrix.png", title)
-        artifacts.plot_loss([f.history for f in folds], out / "loss_curve.png", title)
-        dump_yaml(config, out / "config.yaml")
+        write_cv(Path(out_dir), metrics, preds, labels, f"{config.model} on {config.features}, {len(folds)} folds",
+                 config, [f.history for f in folds])
     log.info("%d folds: accuracy %.3f ± %.3f, macro-F1 %.3f ± %.3f (pooled %.3f)", len(folds), metrics["accuracy"],
              metrics["accuracy_std"], metrics["macro_f1"], metrics["macro_f1_std"], metrics["pooled"]["macro_f1"])
     return CVResult(metrics, folds)

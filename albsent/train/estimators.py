@@ -18,17 +18,10 @@ when groups are given). The temperature never changes the predicted class.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import torch
 
-log = logging.getLogger(__name__)
-ABSENT = -1e4
-
-
-def _present(y: np.ndarray) -> np.ndarray:
-    return np.unique(y)
+from albsent.models.svm import ABSENT
 
 
 def _copy_linear(model, W: np.ndarray, b: np.ndarray) -> None:
@@ -79,27 +72,25 @@ def _ovr_scores(dec: np.ndarray, k: int) -> np.ndarray:
 
 
 def _fit_temperature(scores: np.ndarray, y_idx: np.ndarray) -> float:
-    """The t > 0 minimising the mean log-loss of softmax(scores / t) (golden-section search in log t)."""
-    def loss(log_t: float) -> float:
-        z = scores / np.exp(log_t)
-        z = z - z.max(1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        return float(-logp[np.arange(len(y_idx)), y_idx].mean())
+    """The t in [0.01, 100] minimising the mean log-loss of softmax(scores / t) (bounded search in log t)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
 
-    lo, hi = np.log(0.01), np.log(100.0)
-    g = (np.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa, fb = loss(a), loss(b)
-    for _ in range(60):
-        if fa < fb:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = loss(a)
-        else:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = loss(b)
-    return float(np.exp((lo + hi) / 2))
+    def loss(log_t: float) -> float:
+        return float(-log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(y_idx)), y_idx].mean())
+
+    best = minimize_scalar(loss, bounds=(np.log(0.01), np.log(100.0)), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(best.x))
+
+
+def _held_out_temperature(y: np.ndarray, classes: np.ndarray, groups, seed: int, scores) -> float:
+    """The temperature fitted on held-out scores: scores(train_idx, test_idx) -> (len(test_idx),
+    len(classes)) one-vs-rest scores of a model fitted on train_idx (1.0 when the rows are too few)."""
+    held, target = [], []
+    for tr, te in _calibration_folds(y, groups, seed):
+        held.append(scores(tr, te))
+        target.append(np.searchsorted(classes, y[te]))
+    return _fit_temperature(np.concatenate(held), np.concatenate(target)) if held else 1.0
 
 
 def _calibration_folds(y: np.ndarray, groups, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -131,18 +122,13 @@ def fit_svm_rbf(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, C: float
     var = float(X.var())
     gamma = 1.0 / (X.shape[1] * var) if var > 0 else 1.0
     K = rbf_kernel(X, X, gamma)  # (rows, rows)
-    classes = _present(y)
-    index = np.searchsorted(classes, y)
-    temperature = 1.0
-    if len(classes) > 1:
-        held, target = [], []
-        for tr, te in _calibration_folds(y, groups, seed):
-            svc = _svc(C, class_weighted, seed).fit(K[np.ix_(tr, tr)], y[tr])
-            held.append(_ovr_scores(svc.decision_function(K[np.ix_(te, tr)]) if len(classes) > 2
-                                    else _binary_ovo(svc.decision_function(K[np.ix_(te, tr)])), len(classes)))
-            target.append(index[te])
-        if held:
-            temperature = _fit_temperature(np.concatenate(held), np.concatenate(target))
+    classes = np.unique(y)
+
+    def scores(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        dec = _svc(C, class_weighted, seed).fit(K[np.ix_(tr, tr)], y[tr]).decision_function(K[np.ix_(te, tr)])
+        return _ovr_scores(dec if len(classes) > 2 else _binary_ovo(dec), len(classes))
+
+    temperature = _held_out_temperature(y, classes, groups, seed, scores) if len(classes) > 1 else 1.0
     with torch.no_grad():
         model.classes = torch.from_numpy(classes.astype(np.int64))
         model.gamma = torch.tensor(gamma, dtype=torch.float32)
@@ -175,15 +161,11 @@ def fit_svm_linear(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, C: fl
         return LinearSVC(C=C, class_weight="balanced" if class_weighted else None, max_iter=10000, random_state=seed)
 
     X = np.asarray(X, np.float64)
-    classes = _present(y)
+    classes = np.unique(y)
     temperature = 1.0
-    if len(classes) > 2:
-        held, target = [], []
-        for tr, te in _calibration_folds(y, groups, seed):
-            held.append(make().fit(X[tr], y[tr]).decision_function(X[te]))
-            target.append(np.searchsorted(classes, y[te]))
-        if held:
-            temperature = _fit_temperature(np.concatenate(held), np.concatenate(target))
+    if len(classes) > 2:  # a binary LinearSVC has one decision value, not one score per class
+        temperature = _held_out_temperature(y, classes, groups, seed,
+                                            lambda tr, te: make().fit(X[tr], y[tr]).decision_function(X[te]))
     if len(classes) == 1:
         W, b = np.zeros((n_classes, X.shape[1])), np.full(n_classes, ABSENT)
         b[classes[0]] = 0.0

@@ -44,6 +44,16 @@ class FitResult:
     split: Split
     val_metrics: dict | None = None
     predictions: list[dict] = field(default_factory=list)  # one per test row
+    probs: np.ndarray | None = None  # (test rows, classes), in split.test order
+
+
+def prediction_rows(data: Data, rows, probs: np.ndarray, labels: list[str], fold: int) -> list[dict]:
+    """predictions.csv rows: id, utterance_id, group, fold, label, pred, p_<label>... for data rows `rows`
+    with probabilities probs: (len(rows), classes)."""
+    return [{"id": data.ids[i], "utterance_id": data.utterance_ids[i], "group": data.groups[i], "fold": fold,
+             "label": data.labels[i], "pred": labels[int(p.argmax())],
+             **{f"p_{lab}": float(q) for lab, q in zip(labels, p)}}
+            for i, p in zip(rows, probs)]
 
 
 def _macro_f1(n_classes: int):
@@ -122,12 +132,8 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
         "extractors": {k: {"columns": v.get("columns")} for k, v in data.store_meta.get("extractors", {}).items()},
         "metrics": {k: metrics[k] for k in ("accuracy", "macro_f1", "balanced_accuracy")},
     })
-    preds = [
-        {"id": data.ids[i], "utterance_id": data.utterance_ids[i], "group": data.groups[i], "fold": fold or 0,
-         "label": data.labels[i], "pred": labels[p], **{f"p_{lab}": float(q) for lab, q in zip(labels, pr)}}
-        for i, p, pr in zip(split.test, pred, probs)
-    ]
-    result = FitResult(metrics, history, bundle, split, val_metrics, preds)
+    preds = prediction_rows(data, split.test, probs, labels, fold or 0)
+    result = FitResult(metrics, history, bundle, split, val_metrics, preds, probs)
     if out_dir is not None:
         write_fit(result, out_dir, config)
     log.info("%s%s on %s: test accuracy %.3f, macro-F1 %.3f (best epoch %d)", f"fold {fold}: " if fold else "",

@@ -139,22 +139,32 @@ class Predictor:
     def _named(self, p: np.ndarray) -> tuple[str, dict[str, float]]:
         return self.labels[int(p.argmax())], {lab: round(float(q), 6) for lab, q in zip(self.labels, p)}
 
-    def predict_file(self, path: str, segments_s: float | None = None) -> Prediction:
+    def _windows(self, path: str, segments_s: float | None):
+        """(the rows the store would hold for this file, the timeline windows or None). A segmented
+        store's timeline is its own segments (the same list); a whole-utterance store cuts windows
+        of `segments_s` when asked."""
         audio = self.extract_config.audio
         dec = decode(path)
-        utt, segs = preprocess(dec.samples, dec.sample_rate_hz, audio, path)
+        _, segs = preprocess(dec.samples, dec.sample_rate_hz, audio, path)
+        if audio.segment_s > 0:
+            return segs, segs
+        if not segments_s:
+            return segs, None
+        cut = replace(audio, segment_s=segments_s, segment_hop_s=None)
+        return segs, preprocess(dec.samples, dec.sample_rate_hz, cut, path)[1]
+
+    def _timeline(self, out: Prediction, windows, probs: np.ndarray) -> None:
+        for s, p in zip(windows, probs):
+            lab, named = self._named(p)
+            out.segments.append({"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "label": lab,
+                                 "probs": named})
+
+    def predict_file(self, path: str, segments_s: float | None = None) -> Prediction:
+        segs, timeline = self._windows(path, segments_s)
         probs = self._probs([s.samples for s in segs])  # (segments or 1, classes)
-        label, named = self._named(probs.mean(0))
-        out = Prediction(path, label, named)
-        if audio.segment_s > 0 or segments_s:
-            if audio.segment_s <= 0:  # whole-utterance store: cut the timeline windows here
-                _, segs = preprocess(dec.samples, dec.sample_rate_hz,
-                                     replace(audio, segment_s=segments_s, segment_hop_s=None), path)
-                probs = self._probs([s.samples for s in segs])
-            for s, p in zip(segs, probs):
-                lab, named = self._named(p)
-                out.segments.append({"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "label": lab,
-                                     "probs": named})
+        out = Prediction(path, *self._named(probs.mean(0)))
+        if timeline is not None:
+            self._timeline(out, timeline, probs if timeline is segs else self._probs([s.samples for s in timeline]))
         return out
 
     def predict(self, inputs: list[str], segments_s: float | None = None, speakers: dict[str, str] | str | None = None):
@@ -188,37 +198,31 @@ class Predictor:
             table = speakers or {}
             return table.get(path) or table.get(str(Path(path).resolve()))
 
-        audio = self.extract_config.audio
-        timeline_on = audio.segment_s > 0 or bool(segments_s)
+        timeline_on = self.extract_config.audio.segment_s > 0 or bool(segments_s)
         done, errors = [], {}
         for path in paths:
             try:
-                dec = decode(path)
-                _, segs = preprocess(dec.samples, dec.sample_rate_hz, audio, path)
-                timeline = segs
-                if audio.segment_s <= 0 and segments_s:
-                    cut = replace(audio, segment_s=segments_s, segment_hop_s=None)
-                    _, timeline = preprocess(dec.samples, dec.sample_rate_hz, cut, path)
-                done.append((path, segs, self._features([x.samples for x in segs]), timeline,
-                             self._features([x.samples for x in timeline]) if timeline_on else None))
+                segs, timeline = self._windows(path, segments_s)
+                X = self._features([x.samples for x in segs])
+                if timeline is None or timeline is segs:
+                    Xt = None if timeline is None else X
+                else:
+                    Xt = self._features([x.samples for x in timeline])
+                done.append((path, X, timeline, Xt))
             except Exception as exc:  # one bad file must not stop the rest
                 errors[path] = _message(path, exc)
         missing = [p for p, *_ in done if speaker_of(p) is None]
         if missing:
-            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) "
-                        "and are normalised with "
-                        "the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
+            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised "
+                        "with the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
                         len(missing), missing[0])
-        whole = self._score_blocks([(p, X) for p, _, X, _, _ in done], speaker_of)
-        lines = self._score_blocks([(p, X) for p, _, _, _, X in done], speaker_of) if timeline_on else {}
+        whole = self._score_blocks([(p, X) for p, X, _, _ in done], speaker_of)
+        lines = self._score_blocks([(p, Xt) for p, _, _, Xt in done], speaker_of) if timeline_on else {}
         results = {}
-        for path, _, _, timeline, _ in done:
-            out = Prediction(path, *self._named(whole[path].mean(0)))
-            for s_, q in zip(timeline, lines.get(path, [])):
-                lab, named = self._named(q)
-                out.segments.append({"start_s": round(s_.start_s, 3), "end_s": round(s_.end_s, 3), "label": lab,
-                                     "probs": named})
-            results[path] = out
+        for path, _, timeline, _ in done:
+            results[path] = Prediction(path, *self._named(whole[path].mean(0)))
+            if timeline is not None:
+                self._timeline(results[path], timeline, lines.get(path, []))
         for path in paths:
             yield Prediction(path, error=errors[path]) if path in errors else results[path]
 

@@ -151,20 +151,16 @@ def score_recipe(recipe: Recipe, data: Data, unit: Unit, seed: int) -> np.ndarra
     """Out-of-fold probabilities (len(unit.train), classes) of `recipe` over the unit's inner splits."""
     cv = cross_validate(recipe.config(seed), data, splits=unit.inner)
     position = {row: i for i, row in enumerate(unit.train.tolist())}
-    labels = data.label_names
-    out = np.zeros((len(unit.train), len(labels)), np.float64)
+    out = np.zeros((len(unit.train), len(data.label_names)), np.float64)
     for f in cv.folds:
-        probs = np.array([[p[f"p_{lab}"] for lab in labels] for p in f.predictions])
-        out[[position[r] for r in f.split.test.tolist()]] = probs
+        out[[position[r] for r in f.split.test.tolist()]] = f.probs
     return out
 
 
 def refit_member(recipe: Recipe, data: Data, unit: Unit, seed: int):
     """(test probabilities (len(unit.test), classes), the fitted bundle) of `recipe` refitted on unit.train."""
     res = fit(recipe.config(seed), data, split=Split(unit.train, unit.train[:0], unit.test))
-    labels = data.label_names
-    probs = np.array([[p[f"p_{lab}"] for lab in labels] for p in res.predictions]).reshape(len(unit.test), len(labels))
-    return probs, res.bundle
+    return res.probs, res.bundle
 
 
 def macro_f1(y: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
