@@ -9,9 +9,11 @@ import sys
 
 from albsent import __version__
 from albsent.errors import AlbsentError
+from albsent.registry import COMMANDS as REGISTRY
 
-# name -> module in albsent.commands defining `add_parser(subparsers)` and `run(args) -> int`.
-COMMANDS = ["extract", "inspect", "stats", "demo", "train", "predict", "report", "pretrain", "probe", "sweep"]
+# name -> module in albsent.commands defining `add_parser(subparsers)` and `run(args) -> int`;
+# the one list is albsent.registry.COMMANDS (with each stage's config class and job keys).
+COMMANDS = list(REGISTRY)
 
 
 def common_config_args(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,15 @@ def require(ok: bool, owner: object, field: str, value: Any, expected: str) -> N
         raise ConfigError(f"The '{field}' parameter of {name} must be {expected}. Got {value!r} instead.")
 
 
+# numpy's and scikit-learn's seeds must lie in [0, 2**32 - 1]; albsent derives seeds such as
+# seed + 1 + fold from the configured one, so a configured seed keeps below 2**31 to leave room.
+SEED_MAX = 2**31 - 1
+
+
+def require_seed(owner: object, seed: Any, field: str = "seed") -> None:
+    require(isinstance(seed, int) and 0 <= seed <= SEED_MAX, owner, field, seed, f"an int in [0, {SEED_MAX}]")
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin, args = get_origin(tp), get_args(tp)
     if tp is Any:
@@ -125,10 +134,27 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def check_out_folder(out: str | Path, flag: str = "--out") -> None:
+    """An output folder given as an existing file is an error before any work starts (URIs pass)."""
+    if "://" not in str(out) and Path(out).is_file():
+        raise ConfigError(f"{flag} {out} is a file; expected a folder to write into (a new or an empty one)")
+
+
+EXTENDS = "extends"  # top-level key of a config file: the file(s) it starts from
+
+
 def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
+    """A YAML config file as a dict, with its `extends:` files read first.
+
+    `extends: FILE` (or a list of files, applied in order), relative to the including file's folder,
+    names files whose keys this one deep-merges over: mappings merge key by key, anything else
+    (lists included) is replaced. Files may extend files; a cycle is a ConfigError naming them."""
+    return _read_yaml(Path(path), ())
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict:
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}" + (f" (extended by {chain[-1]})" if chain else ""))
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:  # syntax errors, and tags safe_load refuses (e.g. !!python/object)
@@ -138,7 +164,22 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML{at}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
-    return data
+    if EXTENDS not in data:
+        return data
+    raw = data.pop(EXTENDS)
+    parents = [raw] if isinstance(raw, str) else raw
+    if not isinstance(parents, list) or not all(isinstance(p, str) and p.strip() for p in parents):
+        raise ConfigError(f"{path}: '{EXTENDS}' must be a file name or a list of file names (relative to "
+                          f"{path.parent}). Got {raw!r} instead.")
+    chain = (*chain, path.resolve())
+    base: dict = {}
+    for name in parents:
+        parent = (path.parent / name).resolve()
+        if parent in chain:
+            loop = [*chain[chain.index(parent):], parent]
+            raise ConfigError("config files extend each other in a cycle: " + " -> ".join(map(str, loop)))
+        base = merge(base, _read_yaml(parent, chain))
+    return merge(base, data)
 
 
 def load(cls: type[T], path: str | Path | None = None, sets=(), extra: dict | None = None) -> T:

@@ -68,8 +68,8 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
              progress: bool = True) -> dict:
     """extract -> stats on one Ray cluster, then train (K-fold, grouped) -> report."""
     from albsent.config import build
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.cluster import ray_session
-    from albsent.pipeline.config import ExtractConfig
     from albsent.pipeline.extract import extract
     from albsent.report.stats import corpus_stats
 

@@ -14,8 +14,11 @@ through albsent's normal path. On the same seeded clips it times
 Model loading is excluded from every figure; runs are interleaved (naive, fp32, bf16, repeated
 --repeats times, best taken) so load from other processes hits them alike. It also reports
 how far albsent's pooled means are from the naive ones (float32: rounding; bf16: quantisation).
---pipeline also times `albsent extract` end to end (Ray actor pool, Parquet store) for the
-first family, including Ray start-up and model loading.
+--pipeline measures instead the pipeline efficiency of `albsent extract` for the first family:
+its steady-state rate end to end (decode tasks -> model actor -> write tasks, FLAC at 44.1 kHz
+so decoding is a real share) over the model stage alone on pre-decoded audio with the same
+threads, fixed costs (cluster start, actor start and model load) reported apart; both
+model_pipeline modes (staged, single) in the same run.
 Speed is audio seconds per second, of wall time and of this process's CPU time (user + sys):
 on a shared machine the CPU-time figure is the stable one (run with --threads 1 so no CPU time
 goes to threads spinning at barriers). CUDA is used when present (--device auto); then only
@@ -90,28 +93,86 @@ def albsent_run(model_dir: str, clips: list[np.ndarray], dtype: str, device: str
     return t, [r["ssl_m_mean"] for r in rows], ext._models[0].dtype
 
 
-def pipeline(model_dir: str, clips: list[np.ndarray], root: Path, device: str) -> float:
+def pipeline(model_dir: str, root: Path, n: int, seconds: float, sr_in: int, device: str, threads: int,
+             batch_size: int, modes: list[str]) -> None:
+    """Pipeline efficiency: `albsent extract` (the model on one actor of `threads` CPUs, or a GPU)
+    vs the model stage alone in this process on pre-decoded audio with the same threads.
+
+    The corpus is `n` clips at `sr_in` Hz as FLAC, so decoding and resampling to 16 kHz are a
+    real share of the work. End to end is run on n/2 and on n clips on one running cluster: the
+    marginal rate (audio of the second half / extra time) is the steady state, and the rest of
+    the n/2 run is the fixed cost (actor start, model load, first blocks), reported apart, as is
+    the cluster's start."""
     import pandas as pd
+    import ray
     import soundfile as sf
+    import torch
 
-    from albsent.features.ssl import SslConfig
-    from albsent.pipeline.config import AudioConfig, ExtractConfig
+    from albsent.audio.io import decode
+    from albsent.audio.preprocess import AudioConfig, preprocess
+    from albsent.config import build
+    from albsent.features.config import ExtractConfig
+    from albsent.features.ssl import SslConfig, SslExtractor
+    from albsent.pipeline.cluster import ray_session
     from albsent.pipeline.extract import extract
+    from albsent.testing.synth import voice
 
+    rng = np.random.default_rng(0)
     (root / "wav").mkdir(parents=True, exist_ok=True)
-    for i, c in enumerate(clips):
-        sf.write(root / "wav" / f"{i}.wav", c, 16000, subtype="FLOAT")
-    pd.DataFrame({"path": [f"wav/{i}.wav" for i in range(len(clips))]}).to_csv(root / "m.csv", index=False)
-    cpus = os.cpu_count() or 1
-    config = ExtractConfig(
-        features=["ssl"], ssl=SslConfig(models=[model_dir], device=device), unlabeled=True,
-        num_actors=1 if device == "cuda" else cpus, num_cpus_per_task=1.0,  # CPU: one single-threaded actor per core
-        audio=AudioConfig(trim_silence=False, normalize="none"), batch_size=max(1, len(clips) // cpus),
-    )
+    for i in range(n):
+        clip = voice(rng, seconds, sr_in, rng.uniform(100, 250), 0.1, 0.02, 4.0)
+        sf.write(root / "wav" / f"{i:05d}.flac", clip, sr_in)
+    paths = [str(root / "wav" / f"{i:05d}.flac") for i in range(n)]
+    for k in (n // 2, n):
+        pd.DataFrame({"path": paths[:k]}).to_csv(root / f"m{k}.csv", index=False)
+
+    audio = AudioConfig()
     t = time.perf_counter()
-    s = extract(str(root / "m.csv"), str(root / "store"), config, progress=False)
-    assert s.stored == len(clips), s
-    return time.perf_counter() - t
+    clips = [preprocess(decode(p).samples, sr_in, audio, p)[1][0].samples for p in paths]
+    decode_s = time.perf_counter() - t
+    audio_s = sum(c.size for c in clips) / 16000
+    half_s = sum(c.size for c in clips[: n // 2]) / 16000
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    ext = SslExtractor(SslConfig(models=[model_dir], device=device), 16000)
+    ext.load()
+    ext.extract(clips[:2])  # warm-up
+    best = np.inf
+    for _ in range(2):
+        t = time.perf_counter()
+        for i in range(0, n, batch_size):
+            ext.extract(clips[i : i + batch_size])
+        best = min(best, time.perf_counter() - t)
+    torch.set_num_threads(old)
+    model_rate = audio_s / best
+    print(f"pipeline: {n} FLAC clips of {seconds:.1f} s at {sr_in} Hz ({audio_s:.0f} s of audio); decode + "
+          f"preprocess in this process: {audio_s / decode_s:.0f} audio s/s per core "
+          f"({decode_s / (decode_s + best):.0%} of decode + model work); model stage alone ({threads} thread(s), "
+          f"batches of {batch_size} clips): {model_rate:.1f} audio s/s", flush=True)
+
+    t = time.perf_counter()
+    with ray_session(num_cpus=os.cpu_count()):
+        start_s = time.perf_counter() - t
+        for mode in modes:
+            config = build(ExtractConfig, {
+                "features": ["ssl"], "ssl": {"models": [model_dir], "device": device}, "unlabeled": True,
+                "num_actors": 1, "num_cpus_per_task": threads, "batch_size": batch_size, "model_pipeline": mode})
+            wall, busy = {}, {}
+            for k in (n // 2, n):
+                t = time.perf_counter()
+                s = extract(str(root / f"m{k}.csv"), str(root / f"store-{mode}-{k}"), config, progress=False)
+                wall[k], busy[k] = time.perf_counter() - t, s.extract_s
+                assert s.stored == k, s
+            marginal = (audio_s - half_s) / (wall[n] - wall[n // 2])
+            fixed = wall[n // 2] - half_s / marginal
+            # the model actor's busy share of the second half's wall time: 1.0 = never waits
+            busy_share = (busy[n] - busy[n // 2]) / (wall[n] - wall[n // 2])
+            print(f"  {mode:<7} end to end {wall[n]:.1f} s for {n} clips ({audio_s / wall[n]:.1f} audio s/s with "
+                  f"fixed costs); steady state {marginal:.1f} audio s/s = {marginal / model_rate:.2f} of the model "
+                  f"stage alone in this process; model busy {busy_share:.2f} of the steady-state wall time "
+                  f"(model {audio_s / busy[n]:.1f} audio s/s in its actor); fixed costs {fixed:.1f} s per run "
+                  f"(actor start, model load), cluster start {start_s:.1f} s", flush=True)
+    del ray
 
 
 def main() -> None:
@@ -126,7 +187,11 @@ def main() -> None:
     ap.add_argument("--batch-seconds", type=float, default=60.0,
                     help="ssl.batch_seconds: padded audio per forward pass")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    ap.add_argument("--pipeline", action="store_true", help="also time `albsent extract` end to end (Ray)")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="only the pipeline efficiency of `albsent extract` (see pipeline())")
+    ap.add_argument("--size", default="base", choices=["tiny", "small", "base"], help="model size for --pipeline")
+    ap.add_argument("--pipeline-clips", type=int, default=160)
+    ap.add_argument("--pipeline-modes", default="staged,single")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -140,6 +205,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.pipeline:
+        with tempfile.TemporaryDirectory() as tmp:
+            fam = args.families.split(",")[0]
+            model_dir = str(save_model(Path(tmp) / fam, fam, "group", size=args.size, do_normalize=False))
+            pipeline(model_dir, Path(tmp) / "pipe", args.pipeline_clips, args.max_s, 44100, device,
+                     args.threads or 1, 16, args.pipeline_modes.split(","))
+        return
     clips = make_clips(args.clips, args.min_s, args.max_s, args.seed, args.segment_s)
     audio_s = sum(c.size for c in clips) / 16000
     print(f"device {device} ({torch.get_num_threads()} threads"
@@ -176,10 +248,6 @@ def main() -> None:
                   f"{rw['bf16']:>7.1f} / {rc['bf16']:<6.1f} {auto:>9} "
                   f"{rw[auto] / rw['naive']:>5.2f}x / {rc[auto] / rc['naive']:.2f}x "
                   f"{d32:>12.1e} {rel:>14.1e}", flush=True)
-            if args.pipeline and fam == args.families.split(",")[0]:
-                t = pipeline(model_dir, clips, Path(tmp) / "pipe", device)
-                print(f"  albsent extract end to end ({fam}, Ray start + model load + Parquet): "
-                      f"{t:.1f} s = {audio_s / t:.2f} audio s/s", flush=True)
 
 
 if __name__ == "__main__":

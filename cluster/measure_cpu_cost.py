@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from extract_cpu import plain_loop  # noqa: E402
 
 from albsent.config import load  # noqa: E402
-from albsent.pipeline.config import ExtractConfig  # noqa: E402
+from albsent.features.config import ExtractConfig  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("manifest", nargs="?", default="../shared/data/emodb/manifest_sentiment.csv")

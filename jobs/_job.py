@@ -1,13 +1,16 @@
 """Shared by the `ray job submit` entrypoints in jobs/.
 
-A job config (configs/jobs/<stage>_*.yaml) is the stage's own config -- the same keys as
-`albsent <stage> --config FILE` -- plus the stage's path keys (extract: `input`, `out`), so one
-file names what runs on which data. `--set key=value` overrides either kind of key, e.g.
-`--set out=s3://bucket/stores/x --set batch_size=64`. Paths may be shared-filesystem paths
-or object-store URIs (pyarrow.fs: s3://, gs://, ...), as the stage allows.
+A job config (configs/jobs/<stage>_*.yaml) is a stage config -- the same keys as
+`albsent <stage> --config FILE`, usually by `extends: ../<experiment>.yaml` -- plus the job keys
+albsent.registry.COMMANDS gives the stage: the paths the CLI takes as arguments (extract `input`,
+`out`; train `out`; pretrain, sweep `store`, `out`; probe `pretrained`, `store`, `out`) and its
+flags (extract `retry_quarantined`, train `overwrite`; default false). `--set key=value`
+overrides any of them, e.g. `--set out=s3://bucket/stores/x --set batch_size=64`. Paths may be
+shared-filesystem paths or object-store URIs (pyarrow.fs: s3://, gs://, ...), as the stage allows.
 
-Inside `ray job submit` the entrypoint runs on the head node with RAY_ADDRESS set, and
-`albsent.pipeline.cluster.ray_session` joins that cluster.
+Each job calls the function its `albsent` command calls, prints the result as one JSON line last
+and exits non-zero when the command would. Inside `ray job submit` the entrypoint runs on the head
+node with RAY_ADDRESS set, and `albsent.pipeline.cluster.ray_session` joins that cluster.
 """
 
 from __future__ import annotations
@@ -18,41 +21,35 @@ import logging
 import sys
 
 from albsent.cli import common_config_args
-from albsent.config import build, merge, parse_overrides, read_yaml
+from albsent.config import build, check_out_folder, merge, parse_overrides, read_yaml, require
 from albsent.errors import AlbsentError, ConfigError
+from albsent.registry import JOBS
 
-# stage -> (module, config class, path keys the job YAML adds to the stage config)
-STAGES = {
-    "extract": ("albsent.pipeline.config", "ExtractConfig", ("input", "out")),
-    "train": ("albsent.train.config", "TrainConfig", ("out",)),  # the store is TrainConfig.store
-    "pretrain": ("albsent.pretrain.config", "PretrainConfig", ("store", "out")),
-    "probe": ("albsent.pretrain.config", "ProbeConfig", ("pretrained", "store", "out")),
-    "sweep": ("albsent.sweep.config", "SweepConfig", ("store", "out")),
-}
 log = logging.getLogger("albsent.jobs")
 
 
 def split(stage: str, data: dict) -> tuple[dict, dict]:
-    """Job YAML data -> (path values, stage-config data). Missing paths are a ConfigError."""
-    keys = STAGES[stage][2]
-    data = dict(data)
-    paths = {k: data.pop(k, None) for k in keys}
-    missing = [k for k, v in paths.items() if not v]
+    """Job YAML data -> (job keys: paths and flags, stage-config data). A missing path is a ConfigError."""
+    job, data = JOBS[stage], dict(data)
+    keys = {k: data.pop(k, None) for k in job.paths}
+    missing = [k for k, v in keys.items() if not v]
     if missing:
         raise ConfigError(f"jobs/{stage}.py needs {', '.join(missing)}: put `{missing[0]}: ...` in the job YAML "
                           f"or pass --set {missing[0]}=...")
-    return paths, data
+    check_out_folder(keys["out"], "out:")
+    for key, default in job.flags.items():
+        keys[key] = data.pop(key, default)
+        require(type(keys[key]) is type(default), f"jobs/{stage}.py", key, keys[key],
+                "true or false" if isinstance(default, bool) else type(default).__name__)
+    return keys, data
 
 
 def config_class(stage: str):
-    import importlib
-
-    module, name, _ = STAGES[stage]
-    return getattr(importlib.import_module(module), name)
+    return JOBS[stage].config_class()
 
 
 def read_job(stage: str, argv: list[str] | None = None) -> tuple[dict, dict]:
-    """Parse `--config FILE --set k=v ...` -> (paths, stage-config data as given)."""
+    """Parse `--config FILE --set k=v ...` -> (job keys, stage-config data as given)."""
     p = argparse.ArgumentParser(prog=f"jobs/{stage}.py", description=f"`albsent {stage}` as a Ray job.")
     common_config_args(p)
     args = p.parse_args(argv)
@@ -60,14 +57,15 @@ def read_job(stage: str, argv: list[str] | None = None) -> tuple[dict, dict]:
 
 
 def load_job(stage: str, argv: list[str] | None = None):
-    """-> (paths, the stage's config dataclass), exactly as `albsent STAGE --config` builds it."""
-    paths, rest = read_job(stage, argv)
-    return paths, build(config_class(stage), rest)
+    """-> (job keys, the stage's config dataclass), exactly as `albsent STAGE --config` builds it."""
+    keys, rest = read_job(stage, argv)
+    return keys, build(config_class(stage), rest)
 
 
 def main(stage: str, body, argv: list[str] | None = None, built: bool = True) -> int:
-    """body(paths, config) (or body(paths, data) with built=False) -> result dict, printed as JSON.
-    Logging like the CLI; user errors -> one line on stderr and exit 2 (the job FAILS)."""
+    """body(keys, config) (or body(keys, data) with built=False) -> result dict, printed as JSON.
+    Logging like the CLI; user errors -> one line on stderr and exit 2 (the job FAILS); a result
+    with a non-zero "exit_code" is printed and then returned as the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         result = body(*(load_job if built else read_job)(stage, argv))
@@ -75,4 +73,4 @@ def main(stage: str, body, argv: list[str] | None = None, built: bool = True) ->
         print(f"jobs/{stage}.py: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result, default=str))  # last line of `ray job logs`: the machine-readable result
-    return 0
+    return int(result.get("exit_code", 0))

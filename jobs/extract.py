@@ -4,8 +4,9 @@
         python jobs/extract.py --config configs/jobs/extract_emodb.yaml [--set out=s3://b/stores/emodb]
 
 The job YAML is an ExtractConfig plus `input` (manifest CSV or audio folder, on a filesystem
-every node mounts) and `out` (store path or URI). Resubmitting the same job resumes: inputs
-already stored or quarantined are skipped. Prints the ExtractSummary as JSON on the last line.
+every node mounts), `out` (store path or URI) and `retry_quarantined` (default false; as
+`albsent extract --retry-quarantined`). Resubmitting the same job resumes: inputs already stored
+or quarantined are skipped. Prints the ExtractSummary as JSON on the last line.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from dataclasses import asdict
 from _job import main
 
 
-def run(paths: dict, config) -> dict:
+def run(keys: dict, config) -> dict:
     from albsent.pipeline.extract import extract  # the function `albsent extract` calls
 
-    summary = extract(paths["input"], paths["out"], config, progress=False)
-    return {"stage": "extract", "out": paths["out"], **asdict(summary)}
+    summary = extract(keys["input"], keys["out"], config, progress=False, retry_quarantined=keys["retry_quarantined"])
+    return {"stage": "extract", "out": keys["out"], **asdict(summary)}
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -14,11 +14,11 @@ import sys
 from _job import main
 
 
-def run(paths: dict, config) -> dict:
-    from albsent.pretrain import load_frames, pretrain  # what `albsent pretrain` calls
+def run(keys: dict, config) -> dict:
+    from albsent.commands.pretrain import run_pretrain  # what `albsent pretrain` runs
 
-    result = pretrain(config, load_frames(paths["store"], config.features), out_dir=paths["out"])
-    return {"stage": "pretrain", "out": paths["out"], **result.metrics}
+    result = run_pretrain(config, keys["store"], keys["out"])
+    return {"stage": "pretrain", "out": keys["out"], **result.metrics}
 
 
 def cli(argv: list[str] | None = None) -> int:

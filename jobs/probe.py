@@ -4,34 +4,26 @@
         python jobs/probe.py --config configs/jobs/probe_emodb_mlstm.yaml
 
 The job YAML holds `pretrained` (AE_RUN), `store` (labelled store) and `out`, plus ProbeConfig
-keys. The probe's settings resolve as in the CLI (AE_RUN's saved probe section, then these
-keys), so the job runs `albsent probe` itself with those keys as its --config.
+keys. They resolve as in `albsent probe`: AE_RUN's saved probe section, then these keys.
+Prints metrics.json as JSON on the last line.
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
 
-import yaml
 from _job import main
 
 
-def run(paths: dict, data: dict) -> dict:
-    from albsent.cli import main as albsent
+def run(keys: dict, data: dict) -> dict:
+    from albsent.commands.probe import run_probe  # what `albsent probe` runs
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
-        yaml.safe_dump(data, fh)
-        fh.flush()
-        flags = [a for k in ("pretrained", "store", "out") for a in (f"--{k}", paths[k])]
-        code = albsent(["probe", *flags, *(["--config", fh.name] if data else []), "--json"])
-    if code:
-        raise SystemExit(code)  # albsent printed the error; the job FAILS
-    return {"stage": "probe", "out": paths["out"], "exit_code": code}
+    metrics = run_probe(keys["pretrained"], keys["store"], keys["out"], data)
+    return {"stage": "probe", "out": keys["out"], **metrics}
 
 
 def cli(argv: list[str] | None = None) -> int:
-    return main("probe", run, argv, built=False)
+    return main("probe", run, argv, built=False)  # ProbeConfig is built over AE_RUN's saved probe section
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
         python jobs/sweep.py --config configs/jobs/sweep_emodb_classifier.yaml
 
 The job YAML is a SweepConfig plus `store` and `out` (SWEEP_DIR: shared path or s3:// URI).
-Resubmitting the same job after the driver died resumes the sweep from SWEEP_DIR: finished
-trials are kept, unfinished ones continue. Prints sweep.json as JSON on the last line.
+Resumes as `albsent sweep` does: resubmitting the same job after the driver died continues the
+sweep in SWEEP_DIR (finished trials kept, unfinished ones continue); a different config or store
+for a SWEEP_DIR holding a sweep is refused. Prints sweep.json (plus "resumed") as JSON on the
+last line; exits 1 (the job FAILS) when no trial completed, as `albsent sweep` does.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import sys
 from _job import main
 
 
-def run(paths: dict, config) -> dict:
-    from albsent.sweep import run_sweep, storage  # what `albsent sweep` calls
+def run(keys: dict, config) -> dict:
+    from albsent.commands.sweep import no_trial_completed, sweep  # what `albsent sweep` runs
 
-    resume = storage.read_text(storage.join(paths["out"], "sweep.yaml")) is not None
-    summary = run_sweep(config, paths["store"], paths["out"], resume=resume)
-    return {"stage": "sweep", "out": paths["out"], "resumed": resume, **summary}
+    summary = sweep(config, keys["store"], keys["out"])
+    failed = summary.get("best") is None
+    if failed:
+        print(f"jobs/sweep.py: error: {no_trial_completed(summary, keys['out'])}", file=sys.stderr)
+    return {"stage": "sweep", "out": keys["out"], **summary, "exit_code": int(failed)}
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -1,9 +1,11 @@
 """`albsent train` as a Ray job: train + evaluate a classifier on a feature store.
 
     ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml -- \
-        python jobs/train.py --config configs/jobs/train_emodb_mfcc_mlp.yaml [--set folds=5]
+        python jobs/train.py --config configs/jobs/train_emodb_mfcc_mlp.yaml [--set split.folds=3]
 
-The job YAML is a TrainConfig (its `store` key names the store) plus `out`, the run folder.
+The job YAML is a TrainConfig (its `store` key names the store) plus `out`, the run folder, and
+`overwrite` (default false): like `albsent train`, a run folder that already holds files is
+refused unless `overwrite: true` (or --set overwrite=true) empties it first.
 Prints metrics.json (without the per-epoch history) as JSON on the last line.
 """
 
@@ -14,11 +16,11 @@ import sys
 from _job import main
 
 
-def run(paths: dict, config) -> dict:
-    from albsent.train import run_training  # the function `albsent train` calls
+def run(keys: dict, config) -> dict:
+    from albsent.commands.train import train_one  # what `albsent train --config ...` runs
 
-    metrics = run_training(config, paths["out"])
-    return {"stage": "train", "out": paths["out"], **{k: v for k, v in metrics.items() if k != "history"}}
+    metrics = train_one(config, keys["out"], keys["overwrite"], out_flag="out", overwrite_flag="--set overwrite=true")
+    return {"stage": "train", "out": keys["out"], **{k: v for k, v in metrics.items() if k != "history"}}
 
 
 def cli(argv: list[str] | None = None) -> int:

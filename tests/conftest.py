@@ -24,11 +24,14 @@ RAY_TMP = Path(tempfile.gettempdir()) / f"albsent-ray-{os.getpid()}"
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray cluster (2 CPUs) shared by the tests that need Ray; stopped at the end."""
+    """One local Ray cluster (2 CPUs, loopback) shared by the tests that need Ray; stopped at the end."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(RAY_TMP), logging_level="WARNING")
+    from albsent.pipeline.cluster import LOOPBACK_ENV, environ, loopback_node_ip
+
+    if not ray.is_initialized():  # on loopback only, as albsent's own local clusters
+        with environ(LOOPBACK_ENV), loopback_node_ip():
+            ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(RAY_TMP), logging_level="WARNING")
     yield ray
     ray.shutdown()
     shutil.rmtree(RAY_TMP, ignore_errors=True)
@@ -53,7 +56,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def store(corpus, ray_local, tmp_path_factory) -> Path:
     """MFCC + short-term store of `corpus` (read-only for tests: copy before modifying)."""
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import extract
 
     out = tmp_path_factory.mktemp("stores") / "base"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from albsent.dataset.spec import parse
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import AUTOENCODERS, TARGETS, AutoencoderConfig, attach_points, build_autoencoder
-from albsent.pretrain import Frames, PretrainConfig, WindowConfig, pretrain
+from albsent.pretrain import PretrainConfig, WindowConfig, pretrain
 from albsent.testing.sequences import make_sequences
+from tests.test_pretrain import sequence_data
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -75,10 +75,9 @@ def test_config_errors_name_the_field():
         AutoencoderConfig(hidden_size=0)
 
 
-def frames(seed: int = 0) -> Frames:
+def frames(seed: int = 0):
     seqs, labels, _ = make_sequences(n=36, dim=4, band=0.2, seed=seed)
-    ids = [f"u{i}" for i in range(len(seqs))]
-    return Frames(parse("synthetic:seq"), seqs, ids, ids, labels, [f"f{i}" for i in range(4)])
+    return sequence_data(seqs, labels)
 
 
 @pytest.mark.parametrize("name,target", [(m, "next") for m in MODELS]

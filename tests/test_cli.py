@@ -9,28 +9,42 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from albsent.cli import build_parser, main
+from albsent.cli import main
+from albsent.registry import COMMANDS
 
 ALBSENT = [sys.executable, "-m", "albsent.cli"]
 
 
-def test_every_subcommand_has_help():
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    assert {"extract", "inspect", "stats", "demo"} <= set(sub.choices)
-    for name in sub.choices:
-        out = subprocess.run(ALBSENT + [name, "--help"], capture_output=True, text=True)
-        assert out.returncode == 0 and "usage: albsent " + name in out.stdout, (name, out.stderr[-500:])
-        if name == "train":
-            assert "mlp (pooled)" in out.stdout and "bilstm_attn (sequence)" in out.stdout
+HELP_EVERY_COMMAND = """
+import contextlib, io, json, sys
+import albsent.cli as c
+parser = c.build_parser()
+torch = "torch" in sys.modules
+sub = next(a for a in parser._actions if a.dest == "command")
+helps = {}
+for name in sub.choices:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            c.main([name, "--help"])
+        except SystemExit as exc:
+            helps[name] = [exc.code, buf.getvalue()]
+print(json.dumps({"torch_after_parser": torch, "help": helps}))
+"""
 
 
-def test_parser_does_not_import_torch():
-    """Every command builds the whole parser; `albsent extract` or `inspect` must not pay torch's
-    ~1 s import (and memory) for the train command's help text."""
-    code = "import sys, albsent.cli as c; c.build_parser(); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_every_subcommand_has_help_and_the_parser_does_not_import_torch():
+    """One fresh process: building the parser (what every command does first) must not pay torch's
+    ~1 s import (and memory) for the train command's help text; then every subcommand in
+    albsent.registry.COMMANDS prints its --help and exits 0."""
+    out = subprocess.run([sys.executable, "-c", HELP_EVERY_COMMAND], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["torch_after_parser"] is False
+    assert set(result["help"]) == set(COMMANDS) and {"extract", "inspect", "verify", "stats", "demo"} <= set(COMMANDS)
+    for name, (code, text) in result["help"].items():
+        assert code == 0 and "usage: albsent " + name in text, (name, text[-500:])
+    assert "mlp (pooled)" in result["help"]["train"][1] and "bilstm_attn (sequence)" in result["help"]["train"][1]
 
 
 def test_user_errors_are_one_line_without_traceback(corpus, tmp_path, capsys):
@@ -47,7 +61,7 @@ def test_user_errors_are_one_line_without_traceback(corpus, tmp_path, capsys):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_extract_cli_starts_and_stops_its_own_local_cluster(corpus, tmp_path):
+def test_extract_cli_starts_and_stops_its_own_local_cluster(corpus, tmp_path, capsys):
     """A separate process with no Ray running: albsent starts a local cluster and stops it."""
     import tempfile
 
@@ -63,7 +77,9 @@ def test_extract_cli_starts_and_stops_its_own_local_cluster(corpus, tmp_path):
     assert summary["stored"] == 24 and summary["quarantined"] == 0
     df = pd.read_parquet(tmp_path / "s")
     assert df["label"].isna().all() and len(df["mfcc_mean"][0]) == 13  # folder input: unlabeled
-    info = subprocess.run(ALBSENT + ["inspect", str(tmp_path / "s")], capture_output=True, text=True, check=True).stdout
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "s")]) == 0  # in this process: the store, not a process, is tested
+    info = capsys.readouterr().out
     assert "rows     24" in info and "mfcc_mean" in info and "[13]" in info
     raylets = subprocess.run(["pgrep", "-f", str(ray_tmp)], capture_output=True, text=True).stdout.split()
     assert raylets == [], "the local cluster must be stopped when albsent exits"

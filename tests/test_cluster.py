@@ -96,7 +96,7 @@ def test_ray_job_submit_extract_on_multi_node_cluster(cluster, corpus, tmp_path)
     # The `cpu_node` label kept every extraction task off the head, although it has a free CPU.
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(address=cluster.dashboard, filters=[("name", "=", "MapBatches(extract_block)")], limit=1000)
+    tasks = list_tasks(address=cluster.dashboard, filters=[("name", "=", "MapBatches(run_block)")], limit=1000)
     labelled = {n.node_id for n in cluster.alive_nodes() if n.resources_total.get("cpu_node")}
     assert tasks and {t.node_id for t in tasks} <= labelled
     # Resubmitting the same job resumes: nothing left to do.
@@ -161,6 +161,38 @@ def test_worker_node_killed_mid_extraction(cluster, tmp_path):
     assert_exactly_once(manifest, out)
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(address=cluster.dashboard, filters=[("name", "=", "MapBatches(extract_block)")], limit=1000)
+    tasks = list_tasks(address=cluster.dashboard, filters=[("name", "=", "MapBatches(run_block)")], limit=1000)
     assert any(t.node_id == killed for t in tasks), "the killed node never ran an extraction task"
     print(f"worker killed after {parts_at_kill}/38 parts; finished in {attempts} submission(s): {result}")
+
+
+def test_worker_node_killed_mid_ssl_extraction_staged(cluster, tiny, tmp_path):
+    """The staged model pipeline (decode tasks -> model actor -> write tasks) over both worker
+    nodes: one node dies mid-run; every input still ends up stored or quarantined exactly once."""
+    from albsent.testing.synth import make_corpus
+
+    if "w2" not in cluster.nodes:  # killed by the test before
+        cluster.add_worker("w2", 1, {"cpu_node": 1, "w2": 1})
+    # a third CPU node, so that after the kill the survivors can still hold the model actor, a
+    # decode task and a write task at once (each stage needs its own CPU slot)
+    cluster.add_worker("w3", 2, {"cpu_node": 1})
+    cluster.wait_nodes(4)
+    manifest = make_corpus(tmp_path / "ssl", n_per_class=20, speakers=2, duration_s=(0.4, 0.6), seed=4)  # 120 clips
+    out = tmp_path / "store"
+    args = ("batch_size=4", "sequences=false", "features=[ssl]", f"ssl.models=[{tiny['hubert']}]", "ssl.device=cpu",
+            "model_pipeline=staged")
+    job = cluster.submit(*extract_job(manifest, out, *args), wait=False)
+    deadline = time.time() + 150
+    while len(list(out.glob("part-*.parquet"))) < 3:
+        assert job.poll() is None, f"job ended before the kill:\n{job.stdout.read()[-3000:]}"
+        assert time.time() < deadline, "no parts written in 150 s"
+        time.sleep(0.2)
+    parts_at_kill = len(list(out.glob("part-*.parquet")))
+    cluster.kill("w2")
+    output, _ = job.communicate(timeout=300)
+    if job.returncode != 0 or "succeeded" not in output:  # the job died with the node: a rerun resumes
+        rerun = cluster.submit(*extract_job(manifest, out, *args))
+        output = rerun.stdout
+        assert rerun.returncode == 0, output[-4000:]
+    assert parts_at_kill < 30, "the job was nearly done before the node died"
+    assert_exactly_once(manifest, out)

@@ -63,3 +63,16 @@ def test_demo_runs_end_to_end(ray_local, tmp_path):
     assert "baseline_logreg_mfcc" in result["table"] and "by speaker" in result["table"]
     assert (result["runs"]["auto"] / "ensemble.json").is_file() and "| auto |" in result["table"]
     assert (tmp_path / "demo" / "report.md").read_text().count("\n|") >= 4
+
+
+def test_a_dropped_second_synthesiser_does_not_break_the_first():
+    """eSpeak NG's synthesis callback is global: a second instance, garbage-collected, used to
+    leave the first calling a freed callback (a segfault in the full test run)."""
+    import gc
+
+    first, second = Espeak(), Espeak()
+    second.say("tung")
+    del second
+    gc.collect()
+    audio, sr = first.say("mirëdita")
+    assert audio.size > sr // 10

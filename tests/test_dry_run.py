@@ -20,8 +20,8 @@ def hubert(tmp_path_factory):
 def test_plan_counts_sizes_and_time(corpus, hubert):
     import pandas as pd
 
+    from albsent.features.config import ExtractConfig
     from albsent.features.ssl import SslConfig
-    from albsent.pipeline.config import ExtractConfig
     from albsent.pipeline.plan import format_plan, plan
 
     config = ExtractConfig(features=["mfcc", "ssl"], ssl=SslConfig(models=[hubert], std=True, sequence_layers=[2]))

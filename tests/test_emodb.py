@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_all_535_emodb_clips_are_stored(ray_local, tmp_path):
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import extract
     from albsent.store import Store
 

@@ -101,3 +101,43 @@ def test_frames_align_between_extractors():
     m = get_extractor("mfcc")(MfccConfig(), SR).frames(y)
     s = get_extractor("shortterm")(ShortTermConfig(f0=True), SR).frames(y)
     assert m.shape[0] == s.shape[0] == 1 + len(y) // 160
+
+
+def test_column_names_are_built_and_parsed_in_one_place():
+    """albsent.store.schema spells every feature column; extractors and feature specs agree with it
+    and the stored names stay what existing stores hold."""
+    from albsent.dataset.spec import parse
+    from albsent.store import schema as names
+
+    assert [names.pooled_column("mfcc", "mean"), names.pooled_column("egemaps", "func"),
+            names.sequence_column("mfcc")] == ["mfcc_mean", "egemaps_func", "mfcc"]
+    assert names.pooled_column(names.ssl_group("hubert"), "std") == "ssl_hubert_std"
+    assert names.layer_column("hubert", 9) == "ssl_hubert_l9"
+    for name, parsed in [("mfcc_mean", ("mfcc", "pooled", "mean")), ("mfcc", ("mfcc", "sequence", None)),
+                         ("ssl_hubert_mean", ("ssl_hubert", "pooled", "mean")),
+                         ("ssl_hubert_l9", ("ssl_hubert", "layer", 9)), ("ssl_x_l3_l12", ("ssl_x_l3", "layer", 12)),
+                         ("ssl_x_l3_mean", ("ssl_x_l3", "pooled", "mean")),
+                         ("egemaps_func", ("egemaps", "pooled", "func"))]:
+        assert names.parse_column(name) == names.ColumnName(*parsed), name
+    assert names.ssl_alias("ssl_x_l3") == "x_l3" and names.ssl_alias("mfcc") is None
+    with pytest.raises(ValueError, match="statistic"):
+        names.pooled_column("mfcc", "p50")  # computed at load time, never stored
+    info = {"ssl_hubert_mean": {"shape": [13, 32]}, "ssl_hubert_l9": {"shape": [None, 32]},
+            "ssl_x_l3_mean": {"shape": [5, 8]}, "mfcc_mean": {"shape": [120]}, "ssl_flat_mean": {"shape": [32]}}
+    assert names.ssl_layer_counts(info) == {"hubert": 13, "x_l3": 5}
+    assert parse("ssl:hubert:9+mfcc.mean,p50").columns == ["ssl_hubert_mean", "mfcc_mean", "mfcc"]
+    assert parse("ssl:hubert:seq:4").columns == ["ssl_hubert_l4"] and parse("ssl:w:all").columns == ["ssl_w_mean"]
+    ext = get_extractor("shortterm")(ShortTermConfig(), SR, "float16", False)
+    assert [c.name for c in ext.columns()] == ["shortterm_mean", "shortterm_std"]
+    assert sorted(ext.extract([tone(200, 0.3)])[0]) == ["shortterm_mean", "shortterm_std"]
+
+
+def test_features_config_and_predict_import_no_ray():
+    """Extractor building and the extract config live outside the Ray package (pipeline/)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, albsent.features, albsent.features.config, albsent.train.predict, albsent.pipeline.worker, "
+            "albsent.pipeline.stages; print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
+        == "False"

@@ -50,14 +50,16 @@ def test_cuda_bfloat16_close_to_float32(tiny, key):
 
 def test_auto_device_and_resources_on_a_gpu_cluster(tiny, ray_local):
     ext = SslExtractor(SslConfig(models=[tiny["hubert"]]), 16000)
-    assert ext.device() == "cuda" and ext.planned_device() == "cuda"
-    assert ext.resources() == {"num_gpus": 1.0}
-    assert SslExtractor(SslConfig(models=[tiny["hubert"]], device="cpu"), 16000).resources() == {}
+    from albsent.pipeline.cluster import cluster_gpus
+
+    assert ext.device() == "cuda" and ext.planned_device(cluster_gpus()) == "cuda"
+    assert ext.resources(cluster_gpus()) == {"num_gpus": 1.0}
+    assert SslExtractor(SslConfig(models=[tiny["hubert"]], device="cpu"), 16000).resources(cluster_gpus()) == {}
 
 
 @pytest.mark.ray
 def test_extract_puts_the_ssl_actor_on_the_gpu(tiny, corpus, ray_local, tmp_path):
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import extract
     from albsent.store import Store, to_matrix
 

@@ -29,10 +29,12 @@ def test_manifest_relative_absolute_extras(folder):
         {"path": str(folder / "audio/sad/0.wav"), "label": "sad", "speaker": "b", "split": "", "emotion": "grief"},
     ]
     df = plan_inputs(write_csv(folder / "m.csv", rows))
-    assert list(df.columns) == ["utterance_id", "key", "path", "label", "speaker", "split", "emotion"]
+    assert list(df.columns) == ["utterance_id", "key", "path", "label", "speaker", "split", "source_bytes",
+                                "source_mtime_ns", "emotion"]
     assert df["path"].tolist() == [str(folder / "audio/happy/0.wav"), str(folder / "audio/sad/0.wav")]
     assert df["key"].tolist() == ["audio/happy/0.wav", "audio/sad/0.wav"]
-    assert df["utterance_id"][0] == utterance_id("audio/happy/0.wav")
+    assert df["utterance_id"][0] == utterance_id(str(folder / "audio/happy/0.wav"))  # the resolved path
+    assert df["source_bytes"][0] == (folder / "audio/happy/0.wav").stat().st_size
     assert df["emotion"].tolist() == ["joy", "grief"]
 
 

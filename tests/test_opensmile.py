@@ -45,7 +45,7 @@ def smile(feature_set: str, level: str, x: np.ndarray):
 
 def build(name: str, **kw):
     from albsent.config import build as build_config
-    from albsent.pipeline.config import ExtractConfig, build_extractors
+    from albsent.features.config import ExtractConfig, build_extractors
 
     config = build_config(ExtractConfig, {"features": [name], **kw})
     return build_extractors(config)[0]
@@ -134,7 +134,7 @@ def test_missing_package_names_the_extra(monkeypatch):
 
 def test_cli_and_registry_do_not_import_opensmile():
     code = ("import sys, albsent.cli as c, albsent.features as f; c.build_parser(); "
-            "from albsent.pipeline.config import ExtractConfig; ExtractConfig(features=['egemaps', 'compare']); "
+            "from albsent.features.config import ExtractConfig; ExtractConfig(features=['egemaps', 'compare']); "
             "print('opensmile' in sys.modules, sorted(f.EXTRACTORS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False ['compare', 'egemaps', 'mfcc', 'shortterm', 'ssl']"

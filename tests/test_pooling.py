@@ -109,7 +109,7 @@ def test_frame_extractors_store_the_same_mean_and_std_as_before():
 
 
 def test_default_extract_config_hash_is_unchanged():
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
 
     assert ExtractConfig().config_hash() == "34c79b71d5f85ade"  # stores made before pooling / openSMILE resume
 
@@ -202,7 +202,7 @@ def test_voicing_flags_from_metadata_and_for_older_stores():
 @pytest.fixture(scope="module")
 def rich_store(tmp_path_factory):
     from albsent.config import to_dict
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import prepare
     from albsent.pipeline.worker import ExtractBlock
     from albsent.testing.synth import make_corpus
@@ -250,7 +250,7 @@ def test_predict_time_assemble_equals_load_time(rich_store):
     from albsent.config import build
     from albsent.dataset.data import load_data
     from albsent.features.base import extract_all
-    from albsent.pipeline.config import ExtractConfig, build_extractors
+    from albsent.features.config import ExtractConfig, build_extractors
     from albsent.store import Store
 
     spec = parse("shortterm.rich+mfcc.p50,slope")

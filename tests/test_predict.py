@@ -36,7 +36,7 @@ def corpus3(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def mfcc_store(corpus3, tmp_path_factory) -> Path:
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
 
     return build_store(corpus3, tmp_path_factory.mktemp("st") / "mfcc", ExtractConfig(features=["mfcc"]))
 
@@ -44,7 +44,7 @@ def mfcc_store(corpus3, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ssl_store(tmp_path_factory) -> Path:
     from albsent.config import build
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.testing.synth import make_corpus
     from albsent.testing.tiny_ssl import save_model
 

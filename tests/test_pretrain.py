@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from albsent.cli import main
+from albsent.dataset.data import Data
 from albsent.dataset.spec import parse
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import AutoencoderConfig
-from albsent.pretrain import Frames, PretrainConfig, WindowConfig, Windows, load_frames, load_pretrained, pretrain
+from albsent.pretrain import PretrainConfig, WindowConfig, Windows, load_frames, load_pretrained, pretrain
 from albsent.testing.sequences import make_sequences
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -63,20 +64,45 @@ def test_window_stride_and_feature_selection():
         Windows(seqs, WindowConfig(length=20), [0])
 
 
-def test_validation_split_keeps_segments_of_an_utterance_together():
-    from albsent.pretrain.data import split_utterances
+def sequence_data(seqs: list[np.ndarray], labels=None, speakers=None) -> Data:
+    """Hand-made frame sequences as the data layer hands them over (load_frames / load_data):
+    utterance ids u0, u1, ..., no audio hashes, features f0, f1, ..."""
+    n = len(seqs)
+    obj = lambda v: np.array(v, dtype=object)  # noqa: E731
+    ids, none = obj([f"u{i}" for i in range(n)]), obj([None] * n)
+    by, groups = ("utterance", ids.copy()) if speakers is None else ("speaker", obj(speakers))
+    return Data(parse("synthetic:seq"), list(seqs), obj(labels) if labels is not None else none, groups, by,
+                ids, ids.copy(), none, none, speakers=None if speakers is None else obj(speakers),
+                feature_names=[f"f{i}" for i in range(seqs[0].shape[1])])
 
-    utts = ["a", "a", "b", "c", "c", "c", "d", "e", None, None]
-    train, val = split_utterances(utts, 0.3, seed=0)
-    assert sorted(train.tolist() + val.tolist()) == list(range(10)) and len(val)
-    assert not {utts[i] for i in train if utts[i]} & {utts[i] for i in val if utts[i]}
-    assert split_utterances(utts, 0.0, seed=0)[1].size == 0
 
-
-def synthetic_frames() -> Frames:
+def synthetic_frames() -> Data:
     seqs, labels, _ = make_sequences(n=24, dim=4, seed=3)
-    ids = [f"u{i}" for i in range(len(seqs))]
-    return Frames(parse("synthetic:seq"), seqs, ids, ids, labels, [f"f{i}" for i in range(4)])
+    return sequence_data(seqs, labels)
+
+
+def test_validation_split_is_the_seeded_utterance_holdout():
+    """pretrain holds out whole utterances with albsent.dataset.splits.holdout_utterances: the
+    normaliser is fitted on the other utterances only."""
+    from albsent.dataset.splits import holdout_utterances
+
+    data = synthetic_frames()
+    config = PretrainConfig(window=WindowConfig(length=5), model=AutoencoderConfig(name="rnn", hidden_size=4),
+                            iterations=1, val_every=1, batch_size=4, threads=1, seed=7, val_fraction=0.25)
+    train, val = holdout_utterances(data.utterance_ids, data.sha256, 0.25, 7)
+    result = pretrain(config, data)
+    assert len(val) == 6 and not set(train) & set(val)
+    expect = np.concatenate([data.X[i] for i in train])
+    np.testing.assert_allclose(result.norm.mean, expect.mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_pretraining_refuses_pooled_or_empty_data():
+    none3, abc = np.array([None] * 3, dtype=object), np.array(["a", "b", "c"], dtype=object)
+    pooled = Data(parse("mfcc"), np.zeros((3, 4), np.float32), none3, abc, "utterance", abc, abc, none3, none3)
+    empty = np.zeros(0, dtype=object)
+    for bad in (pooled, Data(parse("synthetic:seq"), [], empty, empty, "utterance", empty, empty, empty, empty)):
+        with pytest.raises(ConfigError, match="frame sequences"):
+            pretrain(PretrainConfig(iterations=1), bad)
 
 
 def test_pretrain_reports_checkpoints_and_round_trips(tmp_path):
@@ -137,10 +163,18 @@ def unlabeled_copy(store, dest):
 
 @pytest.mark.ray
 def test_pretrain_cli_on_an_unlabeled_store(store, tmp_path, capsys):
+    from albsent.dataset.data import load_data
+    from albsent.errors import StoreError
+
     unl = unlabeled_copy(store, tmp_path / "unlabeled")
     frames = load_frames(str(unl), "mfcc")
     assert frames.spec.text == "mfcc:seq" and frames.dim == 120 and all(v is None for v in frames.labels)
-    assert frames.feature_names[:2] == ["mfcc_0", "mfcc_1"]
+    assert frames.feature_names[:2] == ["mfcc_0", "mfcc_1"] and frames.group_by == "utterance"
+    with pytest.raises(StoreError, match="no row has a label"):  # training needs labels; pretraining does not
+        load_data(str(unl), "mfcc:seq")
+    labeled = load_data(str(store), "mfcc:seq")  # one reader: the same rows, ids and frames
+    assert len(frames) == len(labeled) and frames.ids.tolist() == labeled.ids.tolist()
+    assert all(np.array_equal(a, b) for a, b in zip(frames.X, labeled.X))
     out = tmp_path / "ae"
     rc = main(["pretrain", "--config", "configs/smoke/pretrain.yaml", "--store", str(unl), "--features", "mfcc",
                "--model", "conv_mlstm", "--target", "shifted", "--iterations", "30", "--out", str(out), "-q"])

@@ -16,9 +16,10 @@ from albsent.dataset.spec import parse
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import AutoencoderConfig
 from albsent.models.probe import FrozenTap
-from albsent.pretrain import Frames, PretrainConfig, ProbeConfig, WindowConfig, pretrain, probe
+from albsent.pretrain import PretrainConfig, ProbeConfig, WindowConfig, pretrain, probe
 from albsent.pretrain.probe import labeled_subset, utterance_features, utterance_windows
 from albsent.testing.sequences import make_sequences
+from tests.test_pretrain import sequence_data
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -29,7 +30,7 @@ def synth():
     torch.set_num_threads(1)
     seqs, labels, speakers = make_sequences(n=60, dim=4, seed=5)
     ids = np.array([f"u{i}" for i in range(len(seqs))], dtype=object)
-    frames = Frames(parse("synthetic:seq"), seqs, list(ids), list(ids), labels, [f"f{i}" for i in range(4)])
+    frames = sequence_data(seqs, labels)
     config = PretrainConfig(window=WindowConfig(length=8),
                             model=AutoencoderConfig(name="lstm", hidden_size=24, layers=1, dropout=0.2),
                             iterations=300, val_every=300, lr=3e-3, batch_size=32, threads=1, seed=0)
@@ -111,9 +112,7 @@ def test_pretrain_and_probe_in_one_call(synth):
     from albsent.pretrain import pretrain_and_probe
 
     _, data = synth
-    seqs = list(data.X)
-    frames = Frames(parse("synthetic:seq"), seqs, list(data.ids), list(data.ids), [None] * len(seqs),
-                    [f"f{i}" for i in range(4)])
+    frames = sequence_data(data.X)  # the same utterances, unlabeled
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="rnn", hidden_size=8),
                             iterations=20, val_every=10, batch_size=16, threads=1,
                             probe=ProbeConfig(attach="layer1.all_mean", iterations=20, folds=2))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from albsent.cli import main
-from albsent.pipeline.config import ExtractConfig
+from albsent.features.config import ExtractConfig
 from albsent.pipeline.extract import extract
 from albsent.store import Store
 from albsent.testing.broken import make_broken_files

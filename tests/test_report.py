@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from albsent.errors import InputError
-from albsent.report.tables import compare_runs, format_metrics
+from albsent.report.tables import compare_runs, format_metrics, frame_table, markdown_table
 from albsent.train.metrics import aggregate, compute_metrics
 
 LABELS = ["negative", "neutral", "positive"]
@@ -40,3 +40,14 @@ def test_table_rows_per_run_with_fold_std(tmp_path):
 def test_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="no metrics.json"):
         compare_runs([tmp_path])
+
+
+def test_one_markdown_renderer_for_run_and_corpus_tables():
+    assert markdown_table(["a", "b"], [[1, "x|y"], ["two\nlines", None]]).splitlines() == [
+        "| a | b |", "|---|---|", "| 1 | x\\|y |", "| two lines | None |"]
+    import pandas as pd
+
+    df = pd.DataFrame({"files": [2.0, 3.0], "hours": [0.12345, float("nan")]},
+                      index=pd.Index(["neg", "pos"], name="label"))
+    assert frame_table(df, digits=3).splitlines() == [
+        "| label | files | hours |", "|---|---|---|", "| neg | 2 | 0.123 |", "| pos | 3 | – |"]

@@ -182,7 +182,7 @@ def test_auto_config_validation():
 
 @pytest.fixture(scope="module")
 def four_speaker_store(tmp_path_factory, ray_local):
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import extract
     from albsent.testing.synth import make_corpus
 

@@ -11,6 +11,7 @@ from albsent.dataset.splits import (
     Split,
     SplitConfig,
     audit,
+    holdout_utterances,
     kfold,
     make_groups,
     make_splits,
@@ -95,6 +96,38 @@ def test_segments_of_an_utterance_stay_together():
     assert by == "utterance"
     for f in kfold(labels, groups, 3, 0.1, seed=0):
         assert_disjoint(f, utts)
+
+
+def test_utterance_holdout_keeps_segments_and_identical_audio_together():
+    """pretraining's validation split: no labels, whole utterances held out, seeded."""
+    utts = ["a", "a", "b", "c", "c", "c", "d", "e", None, None]
+    sha = ["ha", "ha", "hb", "hc", "hc", "hc", "hd", "hb", None, ""]  # e is a copy of b
+    train, val = holdout_utterances(utts, sha, 0.3, seed=0)
+    assert sorted(train.tolist() + val.tolist()) == list(range(10)) and len(val)
+    assert not {utts[i] for i in train if utts[i]} & {utts[i] for i in val if utts[i]}
+    assert ({2, 7} <= set(val.tolist())) or ({2, 7} <= set(train.tolist()))  # b and its copy e on one side
+    assert holdout_utterances(utts, sha, 0.0, seed=0)[1].size == 0
+    assert holdout_utterances(["a", "a"], None, 0.5, seed=0)[1].size == 0  # one utterance: nothing to hold out
+    again = holdout_utterances(utts, sha, 0.3, seed=0)
+    assert all(np.array_equal(x, y) for x, y in zip(again, (train, val)))
+
+
+def test_utterance_holdout_is_the_split_pretraining_always_made():
+    """Without duplicated audio the split equals the former pretrain.data.split_utterances for
+    the same seed (sorted utterance ids, seeded permutation), whatever the row order."""
+    def former(utterance_ids, fraction, seed):
+        keys = np.array([u if u is not None else f"row{i}" for i, u in enumerate(utterance_ids)], dtype=object)
+        uniq = np.array(sorted(set(keys.tolist())), dtype=object)
+        order = np.random.default_rng(seed).permutation(len(uniq))
+        val = np.isin(keys, uniq[order[: int(round(len(uniq) * fraction)) if len(uniq) >= 2 else 0]])
+        return np.flatnonzero(~val), np.flatnonzero(val)
+
+    rng = np.random.default_rng(1)
+    utts = rng.permutation(np.repeat([f"{rng.integers(1 << 30):x}" for _ in range(40)], rng.integers(1, 4, 40)))
+    sha = np.array([f"sha-{u}" for u in utts], dtype=object)
+    for seed in range(5):
+        for got, want in zip(holdout_utterances(utts, sha, 0.1, seed), former(utts, 0.1, seed)):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_too_few_groups_is_a_clear_error():

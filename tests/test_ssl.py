@@ -211,7 +211,7 @@ def test_clear_errors(tiny, tmp_path):
 def test_config_hash_ignores_runtime_fields_and_cli_adds_ssl(tiny):
     from albsent.cli import build_parser
     from albsent.commands.extract import load_config
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
 
     a = ExtractConfig(features=["ssl"], ssl=SslConfig(models=[tiny["hubert"]], batch_seconds=10, num_gpus_per_actor=0))
     b = ExtractConfig(features=["ssl"], ssl=SslConfig(models=[tiny["hubert"]], batch_seconds=99))
@@ -228,7 +228,7 @@ def test_store_with_mfcc_and_two_ssl_models_and_resume(tiny, corpus, ray_local, 
     import pyarrow.parquet as pq
 
     from albsent.cli import main
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.pipeline.extract import extract
     from albsent.store import Store, to_matrix, to_sequences
 
@@ -301,7 +301,7 @@ def test_hub_id_from_local_cache(tiny, tmp_path):
 def test_retrained_weights_at_the_same_path_are_refused(tmp_path):
     """Same config, different weights: appending would mix two models in one column."""
     from albsent.errors import StoreError
-    from albsent.pipeline.config import ExtractConfig, build_extractors, store_metadata
+    from albsent.features.config import ExtractConfig, build_extractors, store_metadata
     from albsent.store import Store
     from albsent.testing.tiny_ssl import save_model
 
@@ -335,7 +335,7 @@ GPU_CLUSTER_CHILD = r"""
 import json, sys
 import ray
 from albsent.features.ssl import SslConfig
-from albsent.pipeline.config import ExtractConfig
+from albsent.features.config import ExtractConfig
 from albsent.pipeline.extract import extract
 from albsent.store import Store
 

@@ -16,7 +16,7 @@ from albsent.audio.io import decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import StoreError
-from albsent.pipeline.config import ExtractConfig, build_extractors
+from albsent.features.config import ExtractConfig, build_extractors
 from albsent.pipeline.extract import block_sizes, cpu_slots, extract, use_actors
 from albsent.store import Store, to_matrix, to_sequences
 

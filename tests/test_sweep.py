@@ -14,7 +14,8 @@ import yaml
 from albsent.config import build, read_yaml
 from albsent.errors import ConfigError
 from albsent.sweep.config import SweepConfig, load_sweep
-from albsent.sweep.data import build_space, feature_specs
+from albsent.sweep.data import feature_specs
+from albsent.sweep.space import build_space
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "sweeps" / "smoke.yaml"
@@ -178,3 +179,54 @@ def test_tiny_latent_sweep_probes_valid_attachment_points(store, ray_local, tmp_
     assert best.probe.attach == summary["best"]["attach"]
     assert (out / "final" / "metrics.json").is_file()
     assert summary["final"]["macro_f1"] == pytest.approx(summary["best"]["probe_macro_f1"])
+
+
+def test_sweep_kinds_one_interface():
+    """Each kind implements every operation of SweepKind; the config's `kind` choices are the registry's."""
+    import typing
+
+    from albsent.sweep.kinds import KINDS, SweepKind, get_kind
+
+    ops = [n for n, v in vars(SweepKind).items() if callable(v) and not n.startswith("_")]
+    assert set(ops) >= {"target", "base", "filters", "load", "reports_per_trial", "trial", "retrain"}
+    for kind in KINDS.values():
+        missing = [n for n in ops if n != "canonical_features" and getattr(type(kind), n) is getattr(SweepKind, n)]
+        assert not missing, (kind.name, missing)
+        assert kind.metrics and set(kind.metrics) <= set(kind.columns)
+    hints = typing.get_type_hints(SweepConfig)
+    assert set(typing.get_args(hints["kind"])) == set(KINDS)
+    with pytest.raises(ConfigError, match="unknown sweep kind 'nope'; known: classifier, latent"):
+        get_kind("nope")
+    assert build(SweepConfig, {"kind": "latent", "space": {"lr": {"choice": [0.1]}}}).metric == "probe_macro_f1"
+
+
+def test_placeholders_have_one_definition_dots_included():
+    """`{name}` placeholders: one regex (albsent.sweep.space.PLACEHOLDER) for filling, dependencies,
+    the feature-kind check and the key check; a dotted config key may fill one."""
+    from albsent.sweep.kinds.classifier import template_kind
+    from albsent.sweep.space import fill, placeholders
+
+    assert placeholders("ssl:{ssl_model}:{probe.layer}") == ["ssl_model", "probe.layer"] and placeholders(3) == []
+    assert fill("ssl:{m}:{a.b}", {"m": "hubert", "a.b": 9}) == "ssl:hubert:9"
+    assert template_kind("ssl:{m}:{a.b}") == "pooled" and template_kind("{feat}:seq") == "sequence"
+
+
+def test_latent_space_fills_feature_placeholders_and_conditional_defaults():
+    """Bug fix: a latent space whose `features` choices hold placeholders (or are conditional)
+    used to fail to build (the attachment filter parsed the declared, unfilled choices)."""
+    from albsent.models.autoencoders import attach_points
+
+    config = build(SweepConfig, {"kind": "latent", "base": {"features": "mfcc:seq"}, "space": {
+        "features": {"choice": ["mfcc:seq", "{feat}:seq"]},
+        "feat": {"choice": ["mfcc", "shortterm"], "when": {"features": "{feat}:seq"}},
+        "model.name": {"choice": ["mlstm", "dense"]},
+        "probe.attach": {"choice": ["auto"]}}})
+    space = build_space(config, INFO)
+    assert feature_specs(config, space) == ["mfcc:seq", "shortterm:seq"]
+    seen = set()
+    for params in _samples(space, 20, seed=2):
+        cfg = config.trial_config(space.resolve(params))
+        dim = {"mfcc:seq": 120, "shortterm:seq": 24}[cfg.features]
+        assert cfg.probe.attach in [p.name for p in attach_points(cfg.model, dim, cfg.window.length, cfg.window.target)]
+        seen.add(cfg.features)
+    assert seen == {"mfcc:seq", "shortterm:seq"}

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from albsent.audio.manifest import plan_inputs
 from albsent.config import to_dict
-from albsent.pipeline.config import ExtractConfig, build_extractors, store_metadata
+from albsent.features.config import ExtractConfig, build_extractors, store_metadata
 from albsent.pipeline.worker import ExtractBlock
 from albsent.store import Store
 

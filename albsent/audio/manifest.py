@@ -2,41 +2,76 @@
 
 Every problem a user can fix (missing column, empty label, duplicate path, path outside
 the allowed roots, unmapped label) is an InputError raised before any work starts.
-Output columns: utterance_id, key, path, label, speaker, split, then extra manifest columns.
+Output columns: utterance_id, key, path, label, speaker, split, source_bytes, source_mtime_ns,
+then extra manifest columns.
+
+An input's identity is its resolved path (the utterance id hashes it) plus its bytes' sha256 (in
+the store): two corpora with the same relative names are two sets of inputs, and a file whose
+size or modification time changed is re-hashed by `albsent extract` to see whether it changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import posixpath
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.fs as pafs
 
+from albsent import storage
 from albsent.audio.io import AUDIO_EXTENSIONS
 from albsent.errors import InputError
 
 log = logging.getLogger(__name__)
 
-BASE_COLUMNS = ["utterance_id", "key", "path", "label", "speaker", "split"]
+BASE_COLUMNS = ["utterance_id", "key", "path", "label", "speaker", "split", "source_bytes", "source_mtime_ns"]
 
 
-def utterance_id(key: str) -> str:
-    """Stable id of an input: the same relative path always gets the same id."""
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
+def utterance_id(path: str) -> str:
+    """Stable id of an input: the same resolved path (or URI) always gets the same id."""
+    return hashlib.sha1(str(path).encode()).hexdigest()[:16]
+
+
+def fingerprint(path: str) -> tuple[int | None, int | None]:
+    """(size in bytes, modification time in ns) of a file, (None, None) when it cannot be stat'ed
+    (the worker quarantines it with the reason)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def _within(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
+def _within_uri(uri: str, roots: list[str]) -> bool:
+    return any(uri == r or uri.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _resolve(raw: str, base: str, roots: list, uri: bool) -> tuple[str, bool]:
+    """(resolved path of a manifest entry, whether it is inside the roots). Relative entries are
+    relative to the manifest's folder (a URI prefix for a manifest in an object store)."""
+    if uri or storage.is_uri(raw):
+        full = storage.normalize(raw if storage.is_uri(raw) or raw.startswith("/") else f"{base}/{raw}")
+        return full, _within_uri(full, [str(r) for r in roots])
+    p = Path(raw)
+    full = (p if p.is_absolute() else Path(base) / p).resolve()
+    return str(full), _within(full, roots)
+
+
 def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = False) -> pd.DataFrame:
-    csv_path = Path(csv_path)
+    uri = storage.is_uri(str(csv_path))
+    csv_path = str(csv_path) if uri else Path(csv_path)
     try:
-        df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises many types for unreadable CSVs
+        df = pd.read_csv(io.BytesIO(storage.read_bytes(str(csv_path))), dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas and object stores raise many types for unreadable CSVs
         raise InputError(f"{csv_path}: cannot read manifest CSV ({exc})") from exc
     df.columns = [c.strip() for c in df.columns]
     if df.empty:
@@ -65,19 +100,19 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
         if len(empty):
             rows = ", ".join(str(i + 2) for i in empty[:5])
             raise InputError(f"{csv_path}: column '{col}' is empty on line(s) {rows}")
-    base = csv_path.resolve().parent
-    roots = [base] + [Path(r).resolve() for r in allowed_roots]
+    base = storage.parent(storage.normalize(str(csv_path)))
+    roots = [base if uri else Path(base)] + [storage.normalize(r) if storage.is_uri(r) or uri else Path(r).resolve()
+                                             for r in allowed_roots]
     resolved, keys = [], []
     for line, raw in enumerate(df["path"].str.strip(), start=2):
-        p = Path(raw)
-        full = (p if p.is_absolute() else base / p).resolve()
-        if not _within(full, roots):
+        full, inside = _resolve(raw, base, roots, uri)
+        if not inside:
             raise InputError(
                 f"{csv_path} line {line}: path '{raw}' resolves to {full}, outside the allowed roots "
                 f"{[str(r) for r in roots]}; add its folder with --allow-root (config allowed_roots)"
             )
-        resolved.append(str(full))
-        keys.append(str(full.relative_to(base)) if base in full.parents else str(full))
+        resolved.append(full)
+        keys.append(full[len(base) + 1:] if full.startswith(base.rstrip("/") + "/") else full)
     dupes = [p for p, n in Counter(resolved).items() if n > 1]
     if dupes:
         raise InputError(f"{csv_path}: {len(dupes)} duplicate path(s), e.g. {dupes[:3]}; each file may be listed once")
@@ -88,8 +123,31 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
     return df
 
 
-def scan_directory(root: str | Path, labels_from: str = "none") -> pd.DataFrame:
+def _plan_uri(uri: str, labels_from: str, allowed_roots, unlabeled: bool) -> pd.DataFrame:
+    """A manifest CSV or a folder in an object store; unreachable buckets and missing credentials
+    are one line here, before any work."""
+    fs, p = storage.split(uri)
+    try:
+        info = fs.get_file_info(p)
+    except OSError as exc:
+        raise InputError(f"{uri}: cannot reach it ({str(exc).splitlines()[0]}); check the bucket name and "
+                         "credentials (AWS_* settings)") from exc
+    if info.type == pafs.FileType.File:
+        return read_manifest(uri, allowed_roots, unlabeled)
+    if info.type == pafs.FileType.Directory:
+        return scan_uri(uri, labels_from)
+    bucket = p.split("/", 1)[0]
+    if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
+        raise InputError(f"{uri}: cannot reach it (bucket '{bucket}' does not exist, or these credentials cannot "
+                         "see it); check the bucket name and credentials (AWS_* settings)")
+    raise InputError(f"{uri}: no such manifest CSV or audio folder")
+
+
+def scan_directory(root: str | Path, labels_from: str = "none", allowed_roots=()) -> pd.DataFrame:
+    """Audio files under `root` (sorted, hidden names skipped). A file that is a symlink to
+    somewhere outside `root` and `allowed_roots` is refused, as a manifest path would be."""
     root = Path(root).resolve()
+    roots = [root] + [Path(r).resolve() for r in allowed_roots]
     files, skipped = [], Counter()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -97,7 +155,11 @@ def scan_directory(root: str | Path, labels_from: str = "none") -> pd.DataFrame:
             if name.startswith("."):
                 continue
             if name.lower().endswith(AUDIO_EXTENSIONS):
-                files.append(Path(dirpath) / name)
+                f = Path(dirpath) / name
+                if not _within(f.resolve(), roots):
+                    raise InputError(f"{f}: a symlink to {f.resolve()}, outside the input folder {root} and the "
+                                     f"allowed roots; add its folder with --allow-root (config allowed_roots)")
+                files.append(f)
             else:
                 skipped[Path(name).suffix or "(none)"] += 1
     if skipped:
@@ -116,6 +178,48 @@ def scan_directory(root: str | Path, labels_from: str = "none") -> pd.DataFrame:
     return df
 
 
+def scan_uri(root: str, labels_from: str = "none") -> pd.DataFrame:
+    """Audio objects under a folder URI (one recursive listing), as scan_directory."""
+    root = storage.normalize(root)
+    try:
+        infos = storage.list_files(root)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot list the folder ({str(exc).splitlines()[0]}); check the bucket name "
+                         "and credentials (AWS_* settings)") from exc
+    _, prefix = storage.split(root)
+    files = sorted((i for i in infos if not any(part.startswith(".") for part in i.path[len(prefix) + 1:].split("/"))
+                    and i.base_name.lower().endswith(AUDIO_EXTENSIONS)), key=lambda i: i.path)
+    if not files:
+        raise InputError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+    keys = [i.path[len(prefix) + 1:] for i in files]
+    df = pd.DataFrame({"key": keys, "path": [f"{root}/{k}" for k in keys]})
+    if labels_from == "parent":
+        if any("/" not in k for k in keys):
+            raise InputError(f"{root}: --labels-from parent needs every file inside a class folder; "
+                             "found files at the top level")
+        df["label"] = [k.rsplit("/", 2)[-2] for k in keys]
+    else:
+        df["label"] = None
+    df.attrs["fingerprints"] = {f"{root}/{k}": storage.fingerprint(i) for k, i in zip(keys, files)}
+    return df
+
+
+def uri_fingerprints(paths: list[str]) -> dict[str, tuple]:
+    """Size and mtime of object-store inputs: one listing of their common folder (objects missing
+    from it get none and are quarantined as missing_file by the worker)."""
+    if not paths:
+        return {}
+    common = posixpath.commonpath([p.split("://", 1)[1] for p in paths])
+    scheme = paths[0].split("://", 1)[0]
+    folder = f"{scheme}://{common}" if all(p != f"{scheme}://{common}" for p in paths) else storage.parent(paths[0])
+    try:
+        listed = {f"{scheme}://{i.path}": storage.fingerprint(i) for i in storage.list_files(folder)}
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot list the inputs' folder ({str(exc).splitlines()[0]}); check the bucket "
+                         "name and credentials (AWS_* settings)") from exc
+    return listed
+
+
 def plan_inputs(
     input_path: str | Path,
     labels_from: str = "none",
@@ -124,13 +228,16 @@ def plan_inputs(
     unlabeled: bool = False,
 ) -> pd.DataFrame:
     """Validated work items for INPUT, with stable utterance ids and mapped labels."""
-    input_path = Path(input_path)
-    if input_path.is_dir():
-        df = scan_directory(input_path, labels_from)
-    elif input_path.is_file():
-        df = read_manifest(input_path, allowed_roots, unlabeled)
+    if storage.is_uri(str(input_path)):
+        df = _plan_uri(str(input_path), labels_from, allowed_roots, unlabeled)
     else:
-        raise InputError(f"{input_path}: no such manifest CSV or audio folder")
+        input_path = Path(input_path)
+        if input_path.is_dir():
+            df = scan_directory(input_path, labels_from, allowed_roots)
+        elif input_path.is_file():
+            df = read_manifest(input_path, allowed_roots, unlabeled)
+        else:
+            raise InputError(f"{input_path}: no such manifest CSV or audio folder")
     if label_map:
         present = set(df["label"].dropna())
         unmapped = sorted(present - set(label_map))
@@ -141,6 +248,13 @@ def plan_inputs(
     for col in ("speaker", "split"):
         if col not in df.columns:
             df[col] = None
-    df.insert(0, "utterance_id", [utterance_id(k) for k in df["key"]])
+    df.insert(0, "utterance_id", [utterance_id(p) for p in df["path"]])
+    known = df.attrs.get("fingerprints")
+    if known is None:
+        uris = [p for p in df["path"] if storage.is_uri(p)]
+        known = uri_fingerprints(uris)
+    stats = [known.get(p, (None, None)) if storage.is_uri(p) else fingerprint(p) for p in df["path"]]
+    df["source_bytes"] = pd.array([b for b, _ in stats], dtype="Int64")
+    df["source_mtime_ns"] = pd.array([m for _, m in stats], dtype="Int64")
     extras = [c for c in df.columns if c not in BASE_COLUMNS]
     return df[BASE_COLUMNS + extras].reset_index(drop=True)

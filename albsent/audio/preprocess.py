@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from albsent.audio.io import check_bounds
 from albsent.config import require
 from albsent.errors import AudioError
 
@@ -88,7 +89,9 @@ def segment_bounds(n: int, sr: int, segment_s: float, hop_s: float | None) -> li
 
 
 def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = "") -> tuple[np.ndarray, list[Segment]]:
-    """Mono float32 at any rate -> (utterance at config rate, its segments)."""
+    """Mono float32 at any rate -> (utterance at config rate, its segments). A rate or length
+    outside albsent.audio.io's bounds is refused before resampling (bad_sample_rate, too_long)."""
+    check_bounds(samples.size, sr, path)
     x = resample(samples, sr, config.sample_rate_hz)
     if not np.any(x):
         raise AudioError("silent", f"{path}: audio is digital silence (all samples are zero)")

@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
                         "optionally ALIAS=MODEL; repeatable or comma-separated. Adds 'ssl' to the features.")
     p.add_argument("--dry-run", action="store_true",
                    help="print the planned work (clips, hours, store size, time from a measured sample) and exit")
+    p.add_argument("--retry-quarantined", action="store_true",
+                   help="extract quarantined inputs again (a quarantined file whose size or mtime changed is "
+                        "retried without this flag)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common_config_args(p)
     ray_args(p)
@@ -54,7 +57,7 @@ def flags_to_config(args) -> dict:
 
 def load_config(args):
     from albsent.config import build, load, to_dict
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
 
     config = load(ExtractConfig, args.config, args.sets, flags_to_config(args))
     if args.ssl_model and "ssl" not in config.features:
@@ -66,22 +69,32 @@ def load_config(args):
 def run(args) -> int:
     from dataclasses import asdict
 
+    from albsent.config import check_out_folder
     from albsent.pipeline.extract import extract
 
     config = load_config(args)
+    check_out_folder(args.out)
     if args.dry_run:
         from albsent.pipeline.plan import format_plan, plan
 
         p = plan(args.input, config)
         print(json.dumps(p, default=str) if args.json else format_plan(p))
         return 0
-    summary = extract(args.input, args.out, config, progress=not args.quiet)
+    summary = extract(args.input, args.out, config, progress=not args.quiet, retry_quarantined=args.retry_quarantined)
     if args.json:
         print(json.dumps(asdict(summary)))
     else:
-        reasons = f" {summary.reasons}" if summary.reasons else ""
-        print(
-            f"{args.out}: {summary.stored} stored ({summary.rows} rows, {summary.audio_s / 3600:.3f} h), "
-            f"{summary.quarantined} quarantined{reasons}, {summary.skipped} already done"
-        )
+        print(format_summary(args.out, summary))
     return 0
+
+
+def format_summary(out: str, s) -> str:
+    """One line: what this run did, and what it found already done (and updated) in the store."""
+    reasons = f" {s.reasons}" if s.reasons else ""
+    redo = [f"{n} {what}" for n, what in ((s.changed, "changed on disk (old rows replaced)"),
+                                          (s.retried, "retried from quarantine")) if n]
+    relabel = f", {s.relabelled} of them relabelled" if s.relabelled else ""
+    groups = f"; feature group(s) {', '.join(s.groups_added)} added to {s.group_rows} stored rows" \
+        if s.groups_added else ""
+    return (f"{out}: {s.stored} stored ({s.rows} rows, {s.audio_s / 3600:.3f} h), {s.quarantined} quarantined{reasons}"
+            f"{''.join(', ' + r for r in redo)}; {s.skipped} already done{relabel}{groups}")

@@ -52,6 +52,16 @@ def flags_to_config(args) -> dict:
     return extra
 
 
+def run_pretrain(config, store: str, out: str):
+    """What `albsent pretrain` and jobs/pretrain.py run: the store's frames -> AE_RUN; returns the
+    PretrainResult (its .metrics is what both print)."""
+    from albsent.config import check_out_folder
+    from albsent.pretrain import load_frames, pretrain
+
+    check_out_folder(out)
+    return pretrain(config, load_frames(store, config.features), out_dir=out)
+
+
 def run(args) -> int:
     from albsent.config import load
     from albsent.errors import ConfigError
@@ -72,10 +82,7 @@ def run(args) -> int:
     if not args.out or not args.store:
         raise ConfigError("albsent pretrain needs --store STORE and --out AE_RUN "
                           "(or --list-models / --list-attach MODEL)")
-    from albsent.pretrain import load_frames, pretrain
-
-    result = pretrain(config, load_frames(args.store, config.features), out_dir=args.out)
-    m = result.metrics
+    m = run_pretrain(config, args.store, args.out).metrics
     if args.json:
         print(json.dumps(m, indent=1))
     else:

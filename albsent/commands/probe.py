@@ -55,37 +55,43 @@ def summary(metrics: dict) -> str:
             f"baseline      {cell(b, 'macro_f1')}    {cell(b, 'accuracy')}    {cell(b, 'balanced_accuracy')}")
 
 
-def resolve_config(args, pretrained):
-    """Defaults saved with AE_RUN (its config's `probe` section), then --config (its `probe`
-    section, or the whole file if it is a probe config), then flags, then --set (`lr=..` or `probe.lr=..`)."""
-    from albsent.config import build, merge, parse_overrides, read_yaml
-    from albsent.pretrain import ProbeConfig
+def config_data(args) -> dict:
+    """The probe keys the command line gives: --config (its `probe` section, or the whole file if it
+    is a probe config), then flags, then --set (`lr=..` or `probe.lr=..`)."""
+    from albsent.config import merge, parse_overrides, read_yaml
 
-    data = dict(pretrained.meta.get("pretrain_config", {}).get("probe", {}))
+    data: dict = {}
     if args.config:
         raw = read_yaml(args.config)
-        data = merge(data, raw["probe"] if "probe" in raw
-                     else {} if {"model", "window", "features"} & set(raw) else raw)
+        data = raw["probe"] if "probe" in raw else {} if {"model", "window", "features"} & set(raw) else raw
     data = merge(data, flags_to_config(args))
     sets = [s[len("probe."):] if s.startswith("probe.") else s for s in args.sets]
-    return build(ProbeConfig, merge(data, parse_overrides(sets)))
+    return merge(data, parse_overrides(sets))
+
+
+def run_probe(pretrained_dir: str, store: str, out: str, data: dict) -> dict:
+    """What `albsent probe` and jobs/probe.py run. The ProbeConfig is the defaults saved with
+    AE_RUN (its config's `probe` section) with `data` over them; writes RUN/config.yaml and
+    RUN/metrics.json and returns the metrics."""
+    from pathlib import Path
+
+    from albsent.config import build, check_out_folder, dump_yaml, merge
+    from albsent.dataset.data import load_data
+    from albsent.pretrain import ProbeConfig, load_pretrained, probe
+    from albsent.train.artifacts import write_json
+
+    check_out_folder(out)
+    pretrained = load_pretrained(pretrained_dir)
+    config = build(ProbeConfig, merge(pretrained.meta.get("pretrain_config", {}).get("probe", {}), data))
+    frames = load_data(store, pretrained.config.features, group_by=config.group_by)  # a :seq spec
+    metrics = probe(config, pretrained, frames)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, Path(out) / "config.yaml")
+    write_json(metrics, Path(out) / "metrics.json")
+    return metrics
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from albsent.config import dump_yaml
-    from albsent.dataset.data import load_data
-    from albsent.pretrain import load_pretrained, probe
-    from albsent.train.artifacts import write_json
-
-    pretrained = load_pretrained(args.pretrained)
-    config = resolve_config(args, pretrained)
-    data = load_data(args.store, pretrained.config.features, group_by=config.group_by)  # a :seq spec
-    metrics = probe(config, pretrained, data)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, out / "config.yaml")
-    write_json(metrics, out / "metrics.json")
+    metrics = run_probe(args.pretrained, args.store, args.out, config_data(args))
     print(json.dumps(metrics, indent=1, default=float) if args.json else summary(metrics))
     return 0

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from albsent.config import load
-    from albsent.pipeline.config import ExtractConfig
+    from albsent.features.config import ExtractConfig
     from albsent.report.stats import corpus_stats
     from albsent.store import Store
 

@@ -145,21 +145,31 @@ def run_auto(args) -> int:
     return 0
 
 
-def fresh_out(out, overwrite: bool) -> None:
+def fresh_out(out, overwrite: bool, out_flag: str = "--out", overwrite_flag: str = "--overwrite") -> None:
     """A run folder is written whole: one that already holds files (an earlier run's model would
     stay beside the new metrics) is refused, or emptied first with --overwrite."""
     import shutil
     from pathlib import Path
 
+    from albsent.config import check_out_folder
     from albsent.errors import ConfigError
 
     out = Path(out)
-    if out.is_file():
-        raise ConfigError(f"--out {out} is a file; expected a folder for the run")
+    check_out_folder(out, out_flag)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise ConfigError(f"{out} already holds files; choose another --out or pass --overwrite to replace them")
+            raise ConfigError(f"{out} already holds files; choose another {out_flag} or pass {overwrite_flag} "
+                              "to replace them")
         shutil.rmtree(out)
+
+
+def train_one(config, out, overwrite: bool = False, **flags) -> dict:
+    """What `albsent train` (one recipe) and jobs/train.py run: a fresh run folder, then
+    run_training; returns metrics.json's content. `flags`: the names fresh_out's message uses."""
+    from albsent.train import run_training
+
+    fresh_out(out, overwrite, **flags)
+    return run_training(config, out)
 
 
 def run(args) -> int:
@@ -167,11 +177,10 @@ def run(args) -> int:
         return run_auto(args)
     from albsent.config import load
     from albsent.report.tables import format_metrics
-    from albsent.train import TrainConfig, run_training
+    from albsent.train import TrainConfig
 
     config = load(TrainConfig, args.config, args.sets, flags_to_config(args))
-    fresh_out(args.out, args.overwrite)
-    metrics = run_training(config, args.out)
+    metrics = train_one(config, args.out, args.overwrite)
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
     else:

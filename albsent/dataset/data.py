@@ -1,5 +1,11 @@
 """Read a feature store once into numpy: the model input chosen by a feature spec, labels,
-and the identifiers that splits and leakage audits need."""
+and the identifiers that splits and leakage audits need. The one reader of stores for
+train, probe, pretrain and sweep.
+
+    load_data(store, "mfcc")               labelled rows -> pooled X (rows, dim)        (train, probe, sweep)
+    load_data(store, "mfcc:seq")           labelled rows -> X: list of (frames, dim)     (probe)
+    load_frames(store, "mfcc")             every row, labels ignored -> frame sequences  (pretrain)
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import numpy as np
 
 from albsent.dataset.spec import FeatureSpec, assemble, column_info, parse, resolve
 from albsent.dataset.splits import make_groups
-from albsent.errors import StoreError
+from albsent.errors import ConfigError, StoreError
 from albsent.store import Store, to_matrix, to_sequences
 
 log = logging.getLogger(__name__)
@@ -23,8 +29,10 @@ class Data:
     """One row per store row (utterance or segment).
 
     X: pooled (rows, dim) | layers (rows, layers, hidden) | sequence list of (frames, dim), float32.
-    labels, groups, utterance_ids, ids, sha256, splits: (rows,) object arrays of str (splits may hold None).
+    labels, groups, utterance_ids, ids, sha256, splits: (rows,) object arrays of str (splits may hold None;
+    labels too, for data read with `labeled=False`).
     groups: the speaker (or utterance) each row belongs to, merged across identical audio (sha256).
+    feature_names: one name per frame dimension (sequence specs read from a store; else empty).
     """
 
     spec: FeatureSpec
@@ -40,6 +48,7 @@ class Data:
     store_uri: str = ""
     store_meta: dict = field(default_factory=dict)
     speakers: np.ndarray | None = None  # (rows,) the speaker column as stored (None or "" where unknown)
+    feature_names: list[str] = field(default_factory=list)
 
     @property
     def has_speakers(self) -> bool:
@@ -54,6 +63,37 @@ class Data:
     def label_names(self) -> list[str]:
         return sorted(set(self.labels.tolist()))
 
+    @property
+    def dim(self) -> int:
+        """Values per frame of a sequence input, per row of a pooled one (hidden size for layer stacks)."""
+        return int(self.X[0].shape[-1])
+
+
+def sequence_spec(text: str) -> FeatureSpec:
+    """`mfcc` -> `mfcc:seq`; anything else must already be a sequence spec (pretraining's input)."""
+    spec = parse(text)
+    if spec.kind != "sequence":
+        try:
+            spec = parse(f"{text}:seq")
+        except ConfigError:
+            pass
+    if spec.kind != "sequence":
+        raise ConfigError(f"features {text!r} is not a frame-sequence spec; pretraining needs e.g. mfcc, "
+                          "mfcc:seq, mfcc+shortterm:seq or ssl:hubert:seq:9")
+    return spec
+
+
+def frame_feature_names(meta: dict, spec: FeatureSpec, info: dict) -> list[str]:
+    """One name per frame dimension of a sequence spec: the extractor's feature names where the
+    store metadata has them (e.g. mfcc_0, ...), else COLUMN_i."""
+    names: list[str] = []
+    for part in spec.parts:
+        found = next((e.get("feature_names") for e in meta.get("extractors", {}).values()
+                      if part.column in e.get("columns", {}) and e.get("feature_names")), None)
+        dim = int(np.prod([d for d in info[part.column]["shape"] if d is not None]))
+        names += found if found and len(found) == dim else [f"{part.column}_{i}" for i in range(dim)]
+    return names
+
 
 def _column(table, name: str, info: dict) -> list:
     """Per-row arrays of one column: (frames, dim) for a sequence column, else the pooled shape."""
@@ -61,33 +101,49 @@ def _column(table, name: str, info: dict) -> list:
     return to_sequences(col) if info["shape"][0] is None else list(to_matrix(col))
 
 
-def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto") -> Data:
+def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto", labeled: bool = True) -> Data:
     """Read the columns `spec` needs plus ids and labels from the store, in one pass.
 
-    group_by: "speaker" | "utterance" | "auto" (speaker when every labelled row has one).
-    Rows without a label are dropped (logged)."""
+    group_by: "speaker" | "utterance" | "auto" (speaker when every row has one).
+    labeled: rows without a label are dropped (logged), and a store without any is an error;
+    False keeps every row (labels may be None: pretraining needs none)."""
     spec = parse(spec) if isinstance(spec, str) else spec
     store = Store(store_uri)
     meta = store.meta
     schema = store.schema
     columns = resolve(spec, column_info(schema, meta), store.uri)  # shapes, dtypes, voicing flags
     table = store.read([c for c in ID_COLUMNS if c in schema.names] + spec.columns)
-    labels = np.array(table["label"].to_pylist(), dtype=object)
-    keep = np.array([v is not None and v == v and v != "" for v in labels])
-    if not keep.any():
-        raise StoreError(f"{store.uri}: no row has a label; training needs a labelled store")
-    if not keep.all():
-        log.warning("%s: dropping %d unlabelled row(s)", store.uri, int((~keep).sum()))
-        table = table.filter(keep)
-        labels = labels[keep]
 
     def text(c):
         return np.array(table[c].to_pylist() if c in table.column_names else [None] * table.num_rows, dtype=object)
 
+    labels = text("label")
+    if labeled:
+        keep = np.array([v is not None and v == v and v != "" for v in labels], dtype=bool)
+        if not keep.any():
+            raise StoreError(f"{store.uri}: no row has a label; training needs a labelled store")
+        if not keep.all():
+            log.warning("%s: dropping %d unlabelled row(s)", store.uri, int((~keep).sum()))
+            table = table.filter(keep)
+            labels = labels[keep]
+    elif not table.num_rows:
+        raise StoreError(f"{store.uri}: no rows to read")
+
     # pooled statistics of a frame sequence (mfcc.rich, ...) are computed here, as predict does
     X = assemble(spec, {c: _column(table, c, columns[c]) for c in spec.columns}, columns)
     groups, by = make_groups(text("speaker"), text("utterance_id"), text("sha256"), group_by)
+    names = frame_feature_names(meta, spec, columns) if spec.kind == "sequence" else []
     log.info("%s: %d rows, spec %s (%s), %d %s groups", store.uri, len(labels), spec.text, spec.kind,
              len(set(groups)), by)
-    return Data(spec, X, labels.astype(object), groups, by, text("utterance_id"), text("id"), text("sha256"),
-                text("split"), columns, store.uri, meta, text("speaker"))
+    return Data(spec, X, labels, groups, by, text("utterance_id"), text("id"), text("sha256"),
+                text("split"), columns, store.uri, meta, text("speaker"), names)
+
+
+def load_frames(store_uri: str, features: str | FeatureSpec) -> Data:
+    """Every row's frame sequences of `features` (`mfcc` means `mfcc:seq`), labelled or not:
+    pretraining's input. Labels, if any, are kept but not needed; groups are by utterance."""
+    spec = sequence_spec(features) if isinstance(features, str) else features
+    data = load_data(store_uri, spec, group_by="utterance", labeled=False)
+    log.info("%s: %d sequences, %d frames, dim %d", data.store_uri, len(data.X), sum(len(s) for s in data.X),
+             data.dim)
+    return data

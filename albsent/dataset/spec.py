@@ -51,10 +51,11 @@ import pyarrow as pa
 
 from albsent.errors import ConfigError, StoreError
 from albsent.features.pooling import PRESETS, RICH, VOICED, is_stat, pool_rows
+from albsent.store.schema import POOLED_STATS, layer_column, parse_column, pooled_column, sequence_column, ssl_group
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 KINDS = ("pooled", "layers", "sequence")
-STORED_STATS = ("mean", "std", "func")  # read from the stored column NAME_<stat>
+STORED_STATS = POOLED_STATS  # read from the stored column NAME_<stat>
 
 
 @dataclass(frozen=True)
@@ -122,13 +123,13 @@ def _stat_parts(text: str, item: str, name: str, raw: str) -> list[Part]:
 
     def flush():
         if run:
-            parts.append(Part(name, stats=tuple(run), optional=tuple(s for s in run if s in optional)))
+            parts.append(Part(sequence_column(name), stats=tuple(run), optional=tuple(s for s in run if s in optional)))
             run.clear()
 
     for s in stats:
         if s in STORED_STATS:
             flush()
-            parts.append(Part(f"{name}_{s}"))
+            parts.append(Part(pooled_column(name, s)))
         else:
             run.append(s)
     flush()
@@ -152,13 +153,13 @@ def parse(text: str) -> FeatureSpec:
         if len(bits) >= 3 and not NAME.match(bits[1]):
             raise _bad(text, f"SSL alias {bits[1]!r} is not a name")
         if len(bits) == 3 and bits[2] == "all":
-            return FeatureSpec(spec, "layers", (Part(f"ssl_{bits[1]}_mean"),))
+            return FeatureSpec(spec, "layers", (Part(pooled_column(ssl_group(bits[1]), "mean")),))
         if len(bits) == 4 and bits[2] == "seq":
             layers = _layers(spec, bits[3])
             if len(layers) != 1:
                 raise _bad(text, "a frame-sequence spec takes exactly one layer")
             layer = layers[0]
-            return FeatureSpec(spec, "sequence", (Part(f"ssl_{bits[1]}_l{layer}"),))
+            return FeatureSpec(spec, "sequence", (Part(layer_column(bits[1], layer)),))
     seq = spec.endswith(":seq")
     body = spec[: -len(":seq")] if seq else spec
     parts: list[Part] = []
@@ -167,7 +168,7 @@ def parse(text: str) -> FeatureSpec:
             bits = item.split(":")
             if seq or len(bits) != 3 or not NAME.match(bits[1]) or bits[2] in ("all", "seq"):
                 raise _bad(text, f"{item!r}: an SSL part inside a '+' list must be ssl:ALIAS:LAYERS")
-            parts.append(Part(f"ssl_{bits[1]}_mean", _layers(text, bits[2])))
+            parts.append(Part(pooled_column(ssl_group(bits[1]), "mean"), _layers(text, bits[2])))
             continue
         name, dot, stats = item.partition(".")
         if not NAME.match(name):
@@ -175,7 +176,7 @@ def parse(text: str) -> FeatureSpec:
         if seq:
             if dot:
                 raise _bad(text, f"{item!r}: a ':seq' spec takes whole frame sequences, not statistics")
-            parts.append(Part(name))
+            parts.append(Part(sequence_column(name)))
         elif dot and not stats:
             raise _bad(text, f"{item!r}: no statistic after '.'")
         else:
@@ -232,10 +233,9 @@ def _stats(p: Part, info: dict) -> tuple[str, ...]:
 
 
 def _feature_of(column: str) -> str:
-    for s in STORED_STATS:
-        if column.endswith(f"_{s}"):
-            return column[: -len(s) - 1]
-    return column
+    """mfcc_mean -> mfcc; any other column is its own feature (ssl_hubert_l9 -> ssl_hubert_l9)."""
+    c = parse_column(column)
+    return c.group if c.kind == "pooled" else column
 
 
 def _missing(spec: FeatureSpec, p: Part, info: dict[str, dict], store: str) -> StoreError:
@@ -246,7 +246,7 @@ def _missing(spec: FeatureSpec, p: Part, info: dict[str, dict], store: str) -> S
             f"from the frame sequence column {p.column!r}, "
             f"which the store lacks (extract {p.column!r} with sequences: true); its feature columns: {cols}")
     name = _feature_of(p.column)
-    have = [s for s in STORED_STATS if f"{name}_{s}" in info]
+    have = [s for s in STORED_STATS if pooled_column(name, s) in info]
     seq = name in info and info[name]["shape"][0] is None
     what = f"stored statistics of {name!r}: {', '.join(have) or 'none'}"
     if seq:

@@ -4,7 +4,8 @@ A *group* is what must never straddle splits: the speaker (speaker-independent e
 or the utterance (segments of one recording stay together). Rows whose audio bytes are
 identical (same sha256) are merged into one group first, so a file listed twice cannot leak.
 Stratification is by label within scikit-learn's StratifiedGroupKFold, so class proportions
-follow the corpus as closely as whole groups allow.
+follow the corpus as closely as whole groups allow. Unlabelled rows (pretraining) get a seeded
+random hold-out of whole utterances instead (`holdout_utterances`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,27 @@ def kfold(labels, groups, k: int, val_fraction: float = 0.1, seed: int = 0) -> l
                                 seed + 1 + i)
         out.append(Split(train, val, np.sort(test)))
     return out
+
+
+def holdout_utterances(utterance_ids, sha256, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, held-out) row indices without labels (pretraining's validation split): about
+    `fraction` of the utterance groups are held out whole. Segments of one utterance and rows of
+    identical audio (sha256, as in `make_groups`) stay together; a row without an utterance id is
+    its own group. Held-out is empty when `fraction` is 0 or there are fewer than 2 groups.
+
+    The groups, ordered by their smallest utterance id, are permuted by `seed`: the same seed
+    gives the same split whatever the row order."""
+    n = len(utterance_ids)
+    utts = np.array([u if u is not None else f"row{i}" for i, u in enumerate(utterance_ids)], dtype=object)
+    groups, _ = make_groups([None] * n, utts, sha256 if sha256 is not None else [None] * n, "utterance")
+    first: dict[str, str] = {}  # group -> its smallest utterance id
+    for g, u in zip(groups.tolist(), utts.tolist()):
+        first[g] = min(first.get(g, u), u)
+    ordered = sorted(first, key=first.__getitem__)
+    n_held = int(round(len(ordered) * fraction)) if len(ordered) >= 2 else 0
+    held = {ordered[i] for i in np.random.default_rng(seed).permutation(len(ordered))[:n_held]}
+    mask = np.array([g in held for g in groups.tolist()], dtype=bool)
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
 def from_column(splits) -> Split:

@@ -3,7 +3,8 @@
 An extractor maps a batch of mono float32 waveforms at the store's sample rate to,
 per clip, a dict of named arrays (its columns). Frame-based extractors store the
 sequence `name: (frames, dim)` and pooled statistics `name_mean`, `name_std: (dim,)`
-(albsent.features.pooling.pool, the same code that pools other statistics at load time).
+(albsent.features.pooling.pool, the same code that pools other statistics at load time);
+albsent.store.schema spells those column names.
 An extractor with a per-frame voicing flag names it in `voicing_feature` (feature name,
 threshold: voiced where value > threshold); the store metadata records it as `voicing`.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from albsent.config import to_dict
 from albsent.features.pooling import pool
 from albsent.registry import lookup
+from albsent.store.schema import pooled_column, sequence_column
 
 EXTRACTORS: dict[str, type["Extractor"]] = {}
 
@@ -60,8 +62,9 @@ class Extractor:
     # frame, for voiced-only pooling (vmean, vstd). None: no voicing flag.
     voicing_feature: ClassVar[tuple[str, float] | None] = None
 
-    def resources(self) -> dict:
-        """Ray resources one actor needs for this extractor, e.g. {"num_gpus": 1}."""
+    def resources(self, cluster_gpus: float = 0.0) -> dict:
+        """Ray resources one actor needs for this extractor, e.g. {"num_gpus": 1}, given the
+        GPUs of the cluster it will run on."""
         return {}
 
     def __init__(self, config: Any, sample_rate_hz: int, sequence_dtype: str = "float16", store_sequences: bool = True):
@@ -99,10 +102,9 @@ class FrameExtractor(Extractor):
 
     def columns(self) -> list[Column]:
         dim = len(self.feature_names())
-        cols = [Column(f"{self.name}_mean", (dim,), "float32", "pooled"),
-                Column(f"{self.name}_std", (dim,), "float32", "pooled")]
+        cols = [Column(pooled_column(self.name, s), (dim,), "float32", "pooled") for s in ("mean", "std")]
         if self.store_sequences:
-            cols.insert(0, Column(self.name, (None, dim), self.sequence_dtype, "sequence"))
+            cols.insert(0, Column(sequence_column(self.name), (None, dim), self.sequence_dtype, "sequence"))
         return cols
 
     def metadata(self) -> dict:
@@ -121,9 +123,9 @@ class FrameExtractor(Extractor):
 
     def pooled(self, f: np.ndarray) -> dict[str, np.ndarray]:
         """The stored columns of one clip's frames f: (frames, dim) float32: mean, std (and the sequence)."""
-        row = {f"{self.name}_{k}": v for k, v in pool(f, ("mean", "std")).items()}
+        row = {pooled_column(self.name, k): v for k, v in pool(f, ("mean", "std")).items()}
         if self.store_sequences:
-            row[self.name] = self.sequence(f)
+            row[sequence_column(self.name)] = self.sequence(f)
         return row
 
     def sequence(self, f: np.ndarray) -> np.ndarray:

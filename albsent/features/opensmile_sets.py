@@ -46,6 +46,7 @@ import numpy as np
 from albsent.config import require
 from albsent.errors import ConfigError
 from albsent.features.base import Column, FrameExtractor, register
+from albsent.store.schema import pooled_column
 
 INSTALL = "pip install 'albsent[opensmile]'"
 LICENCE = "opensmile (audEERING): research and non-commercial use only; commercial use needs an audEERING licence"
@@ -150,9 +151,8 @@ class OpenSmileExtractor(FrameExtractor):
 
     def columns(self) -> list[Column]:
         d = self.lld_dim()
-        cols = [Column(f"{self.name}_func", (self.n_func,), "float32", "pooled"),
-                Column(f"{self.name}_mean", (d,), "float32", "pooled"),
-                Column(f"{self.name}_std", (d,), "float32", "pooled")]
+        cols = [Column(pooled_column(self.name, stat), (self.n_func if stat == "func" else d,), "float32", "pooled")
+                for stat in ("func", "mean", "std")]
         if self.store_sequences:
             cols.insert(1, Column(self.name, (None, d), self.seq_dtype, "sequence"))
         return cols
@@ -210,7 +210,7 @@ class OpenSmileExtractor(FrameExtractor):
                 raise RuntimeError(f"{self.name}: openSMILE returned functionals {func.shape} and LLDs {lld.shape}; "
                                    f"expected (1, {self.n_func}) and (frames, {self.lld_dim()}) (opensmile version?)")
             row = self.pooled(np.ascontiguousarray(lld, dtype=np.float32))
-            row[f"{self.name}_func"] = func[0].astype(np.float32)
+            row[pooled_column(self.name, "func")] = func[0].astype(np.float32)
             out.append(row)
         return out
 

@@ -29,6 +29,7 @@ import numpy as np
 from albsent.config import require, to_dict
 from albsent.errors import ConfigError
 from albsent.features.base import Column, Extractor, register
+from albsent.store.schema import layer_column, pooled_column, ssl_group
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +147,22 @@ class SslExtractor(Extractor):
         cols = []
         for s in self.specs:
             shape = (s.num_layers, s.hidden_size)
-            cols.append(Column(f"ssl_{s.alias}_mean", shape, "float32", "pooled"))
+            cols.append(Column(pooled_column(ssl_group(s.alias), "mean"), shape, "float32", "pooled"))
             if self.config.std:
-                cols.append(Column(f"ssl_{s.alias}_std", shape, "float32", "pooled"))
-            cols += [Column(f"ssl_{s.alias}_l{k}", (None, s.hidden_size), self.sequence_dtype, "sequence")
+                cols.append(Column(pooled_column(ssl_group(s.alias), "std"), shape, "float32", "pooled"))
+            cols += [Column(layer_column(s.alias, k), (None, s.hidden_size), self.sequence_dtype, "sequence")
                      for k in self.seq_layers()]
         return cols
 
     def num_frames(self, n_samples: int) -> int:
         return self.specs[0].num_frames(n_samples)
 
-    def resources(self) -> dict:
+    def resources(self, cluster_gpus: float = 0.0) -> dict:
+        """GPUs per actor; "auto": one when the cluster has GPUs (`cluster_gpus`, which the
+        pipeline asks Ray for: features/ imports no Ray)."""
         n = self.config.num_gpus_per_actor
         if n == "auto":
-            n = 1.0 if self.config.device != "cpu" and _cluster_gpus() > 0 else 0.0
+            n = 1.0 if self.config.device != "cpu" and cluster_gpus > 0 else 0.0
         return {"num_gpus": n} if n else {}
 
     def device(self) -> str:
@@ -169,7 +172,7 @@ class SslExtractor(Extractor):
             return "cuda" if torch.cuda.is_available() else "cpu"
         return self.config.device
 
-    def planned_device(self) -> str:
+    def planned_device(self, cluster_gpus: float = 0.0) -> str:
         """The device the actors will use, as far as the driver can tell (for metadata)."""
         import torch
 
@@ -177,7 +180,7 @@ class SslExtractor(Extractor):
         if c.device != "auto":
             return c.device
         gpus = (c.num_gpus_per_actor if c.num_gpus_per_actor != "auto"
-                else max(_cluster_gpus(), float(torch.cuda.is_available())))
+                else max(cluster_gpus, float(torch.cuda.is_available())))
         return "cuda" if gpus else "cpu"
 
     def resolved_dtype(self, family: str, device: str) -> str:
@@ -259,11 +262,11 @@ class SslExtractor(Extractor):
         rows = []
         for i, a in enumerate(acc):
             mean, std = a.result()
-            row = {f"ssl_{spec.alias}_mean": mean}
+            row = {pooled_column(ssl_group(spec.alias), "mean"): mean}
             if c.std:
-                row[f"ssl_{spec.alias}_std"] = std
+                row[pooled_column(ssl_group(spec.alias), "std")] = std
             for k, parts in seqs[i].items():
-                row[f"ssl_{spec.alias}_l{k}"] = np.concatenate(parts).astype(self.sequence_dtype)
+                row[layer_column(spec.alias, k)] = np.concatenate(parts).astype(self.sequence_dtype)
             rows.append(row)
         return rows
 
@@ -291,11 +294,3 @@ def _normalize(w: np.ndarray) -> np.ndarray:
     w = np.asarray(w, dtype=np.float32)
     return ((w - w.mean()) / np.sqrt(w.var() + 1e-7)).astype(np.float32)
 
-
-def _cluster_gpus() -> float:
-    try:
-        import ray
-
-        return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
-    except Exception:
-        return 0.0

@@ -1,1 +1,2 @@
-"""The extraction pipeline. `worker` and `config` are Ray-free; `extract` builds the Ray Data graph."""
+"""The extraction pipeline: `extract` builds the Ray Data graph; `worker`, `stages`, `resume` and `groups`
+hold its Ray-free pieces (the extract config and extractor building live in albsent/features/config.py)."""

@@ -1,4 +1,22 @@
-"""Connect to an existing Ray cluster, or start (and later stop) a local one."""
+"""Connect to an existing Ray cluster, or start (and later stop) a local one; check a resource
+request against the cluster before any task asks for it (`check_resources`).
+
+A local cluster listens on loopback only (its auth is off: whoever reaches a port can run code).
+Ray 2.60 chooses every bind address from the node IP. With a routable node IP (measured):
+- the gRPC servers of gcs_server, the raylet (node manager, object manager) and every core worker
+  (driver, workers, dashboard agent) listen on "::" (all interfaces);
+- the Prometheus endpoints (dashboard agent's metrics export port, the autoscaler monitor's 44217,
+  the dashboard's 44227) listen on 0.0.0.0;
+- the dashboard agent's HTTP server (52365) and the runtime env agent listen on the node IP.
+With a loopback node IP all of them listen on 127.0.0.1 (or ::ffff:127.0.0.1 / ::1). But
+`ray.init(_node_ip_address="127.0.0.1")` alone keeps the routable IP: `resolve_ip_for_localhost`
+swaps loopback for it unless `ray_constants.ENABLE_RAY_CLUSTER` is false (the switch
+RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, read when Ray is imported; false by default on macOS and Windows,
+where Ray then runs on loopback). `ray_session` turns it off while it starts the cluster: in this
+process (`loopback_node_ip`) and, through the environment, in every process the cluster starts.
+tests/test_security.py lists the listening sockets of every process of such a cluster. A cluster
+albsent joins (`address`) keeps its own settings.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +24,11 @@ import contextlib
 import logging
 import os
 
+from albsent.errors import ConfigError
 from albsent.runtime import worker_env
 
 log = logging.getLogger(__name__)
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # children: node IP = loopback (module docstring)
 
 
 @contextlib.contextmanager
@@ -24,16 +44,48 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
     kwargs = dict(logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     if address:
         log.info("connecting to Ray cluster at %s", address)
-        ray.init(address=address, **kwargs)
+        with (environ(LOOPBACK_ENV) if on_loopback(address) else contextlib.nullcontext()), \
+                (loopback_node_ip() if on_loopback(address) else contextlib.nullcontext()):
+            ray.init(address=address, **kwargs)
     else:
         log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
-        with environ(worker_env()):  # inherited by the raylet, hence by every worker it starts
+        # the environment is inherited by the raylet, hence by every worker and agent it starts
+        with environ({**worker_env(), **LOOPBACK_ENV}), loopback_node_ip():
             ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1",
                      **kwargs)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def on_loopback(address: str) -> bool:
+    """Whether the cluster at `address` (host:port) registered its nodes on loopback, as albsent's
+    own local clusters do: a driver joining it must then take a loopback node IP too, or Ray
+    waits for ever for a raylet at the host's address."""
+    if address == "auto" or "://" in address:
+        return False
+    try:
+        from ray._raylet import GcsClient
+
+        infos = GcsClient(address=address).get_all_node_info(timeout=10).values()
+        return any(i.node_manager_address.startswith("127.") for i in infos)
+    except Exception:  # not reachable / another Ray: let ray.init say what is wrong
+        return False
+
+
+@contextlib.contextmanager
+def loopback_node_ip():
+    """While Ray starts a local node here, keep its node IP on loopback (module docstring). Ray read
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when it was imported, so this process needs the flag itself."""
+    from ray._private import ray_constants
+
+    old = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old
 
 
 @contextlib.contextmanager
@@ -72,3 +124,55 @@ def quiet_data_context():
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     return ctx
+
+
+def cluster_gpus() -> float:
+    """GPUs of the connected Ray cluster (0 when Ray is not initialised)."""
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+
+
+RAY_OPTION_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU"}  # ray.remote / map_batches spelling -> resource
+
+
+def check_resources(request: dict[str, float], what: str) -> None:
+    """Raise ConfigError when no node can run one task or actor that asks for `request` (per task:
+    {"CPU": 64}, {"num_gpus": 1}, {"big": 1}, ...; zero amounts ignored); `what` names the config
+    field(s) it came from. Ray itself would queue such a task for ever, with autoscaler warnings.
+
+    Call it after Ray is connected and before submitting work. A node counts when it is alive, or
+    when it is a node type the cluster reports it could add (`node_types`). Ray 2.60 shows a driver
+    the node types only where something has reported them to the GCS (ReportClusterConfig); no code
+    in the ray 2.60 package does, so on a cluster scaled by Ray's own autoscaler (`ray up`, KubeRay)
+    a request that only a node type not yet started could hold is refused: there
+    ALBSENT_CHECK_RESOURCES=0 skips the check (the task then waits for the autoscaler)."""
+    import ray
+
+    need = {RAY_OPTION_NAMES.get(k, k): float(v) for k, v in request.items() if v}
+    if not need or os.environ.get("ALBSENT_CHECK_RESOURCES", "1") == "0":
+        return
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")] + node_types()
+    if any(all(node.get(k, 0) >= v - 1e-9 for k, v in need.items()) for node in nodes):
+        return
+    asked = ", ".join(f"{k}={v:g}" for k, v in need.items())
+    best = max(nodes, key=lambda node: sum(min(node.get(k, 0) / v, 1) for k, v in need.items()), default={})
+    offers = ", ".join(f"{k}={best.get(k, 0):g}" for k in need) if best else "no node"
+    raise ConfigError(f"{what}: no node of the Ray cluster can run a task that asks for {asked} "
+                      f"(the closest node has {offers}); lower the request or add such a node "
+                      "(ALBSENT_CHECK_RESOURCES=0 skips this check, e.g. for an autoscaler's node types)")
+
+
+def node_types() -> list[dict[str, float]]:
+    """Resources of the node types the cluster's autoscaler reports it may add ([] when none is reported)."""
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+    except Exception as exc:  # a private API: its absence only makes the check stricter
+        log.debug("no cluster config from Ray: %s", exc)
+        return []
+    if config is None:
+        return []
+    return [{k: float(v) for k, v in group.resources.items()} for group in config.node_group_configs
+            if group.max_count != 0]

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from albsent.audio.manifest import plan_inputs
-from albsent.config import to_dict, to_yaml
+from albsent.audio.manifest import BASE_COLUMNS, plan_inputs
+from albsent.config import build, merge, to_dict, to_yaml
 from albsent.errors import InputError
-from albsent.pipeline.cluster import quiet_data_context, ray_session
-from albsent.pipeline.config import ExtractConfig, build_extractors, store_metadata
+from albsent.features.config import ExtractConfig, build_extractors, store_metadata
+from albsent.pipeline.cluster import check_resources, cluster_gpus, quiet_data_context, ray_session
+from albsent.pipeline.groups import reconcile, run_add_groups
+from albsent.pipeline.resume import plan_resume
 from albsent.pipeline.worker import ExtractBlock
 from albsent.store import Store
 
@@ -28,38 +30,44 @@ log = logging.getLogger(__name__)
 _BLOCKS: dict[str, ExtractBlock] = {}
 
 
-def extract_block(batch: pd.DataFrame, config: dict, store_uri: str, meta: dict) -> pd.DataFrame:
-    """Task form of ExtractBlock: one instance per worker process, reused across blocks."""
-    key = f"{store_uri}:{meta['config_hash']}"
-    if key not in _BLOCKS:
-        _BLOCKS[key] = ExtractBlock(config, store_uri, meta)
-    return _BLOCKS[key](batch)
-
-
 @dataclass
 class ExtractSummary:
     inputs: int = 0
-    skipped: int = 0  # already in the store or quarantine (resume)
+    skipped: int = 0  # already in the store or quarantine, unchanged (resume)
+    relabelled: int = 0  # of the skipped: label, speaker, split or extra columns updated in place
+    changed: int = 0  # stored before, but the audio's sha256 changed: old rows removed, extracted again
+    retried: int = 0  # quarantined before, extracted again (--retry-quarantined, or the file changed)
     stored: int = 0
-    quarantined: int = 0
+    groups_added: list = field(default_factory=list)  # feature groups added to the inputs already stored
+    group_rows: int = 0  # rows that got them
+    quarantined: int = 0  # (includes stored inputs whose audio was gone or changed when adding a group)
     rows: int = 0
     audio_s: float = 0.0
+    extract_s: float = 0.0  # seconds the workers spent computing features (the model, for ssl), summed
     reasons: dict = field(default_factory=dict)
 
 
 def prepare(input_path: str, out: str, config: ExtractConfig,
             extractors: list | None = None) -> tuple[pd.DataFrame, Store, dict]:
-    """Validate INPUT and the store (all user errors surface here, before any work)."""
+    """Validate INPUT and the store (all user errors surface here, before any work). Returns the
+    items, the store and the metadata to write with; `meta["config"]` is the config in effect
+    (the store's feature groups plus any added, see pipeline/groups.py) and `meta["adding"]` lists
+    the groups the store's existing rows still lack."""
     items = plan_inputs(input_path, config.labels_from, config.label_map, config.allowed_roots, config.unlabeled)
-    extra = [c for c in items.columns if c not in ("utterance_id", "key", "path", "label", "speaker", "split")]
+    extra = [c for c in items.columns if c not in BASE_COLUMNS]
+    store = Store(out)
+    adding: list[str] = []
+    if store.exists():
+        store.check_version()
+        config, adding = reconcile(store.uri, store.meta, config)
+        extractors = None
     extractors = extractors if extractors is not None else build_extractors(config)
     check_extra_columns(input_path, extra, extractors)
-    store = Store(out)
     created = (store.meta["created_utc"] if store.exists()
                else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     meta = store_metadata(config, extractors, extra, created)
-    store.create_or_check(meta)
-    return items, store, meta
+    store.create_or_check(meta, adding)
+    return items, store, {**meta, "adding": adding}
 
 
 def check_extra_columns(input_path: str, extra: list[str], extractors: list) -> None:
@@ -114,79 +122,169 @@ def block_sizes(n: int, batch_size: int, slots: int) -> list[int]:
     return sizes
 
 
-def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, store: Store, meta: dict):
-    """Yield per-input summaries (DataFrames) as blocks finish."""
-    import ray
+@dataclass
+class Compute:
+    """How blocks run: an actor pool for model extractors (or `compute: actors`), else tasks."""
 
-    quiet_data_context()
-    kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta)
-    # One block = one map_batches call = one Parquet part (batch_size=None: the whole block).
-    common = dict(batch_size=None, batch_format="pandas", num_cpus=config.num_cpus_per_task)
-    if config.resources:  # custom resources pin blocks to a node type (cluster/README.md)
-        common["resources"] = dict(config.resources)
+    model: bool
+    actors: bool
+    slots: int
+    resources: dict  # model extractors' per-actor needs, e.g. {"num_gpus": 1}
+
+
+def plan_compute(config: ExtractConfig, extractors: list, max_blocks: int) -> Compute:
+    """Checks the resource request against the cluster, then picks actors or tasks and the pool size."""
     model = any(e.needs_actor for e in extractors)
+    resources: dict = {}
+    gpus = cluster_gpus()
+    for e in extractors:
+        for k, v in e.resources(gpus).items():
+            resources[k] = max(resources.get(k, 0), v)
+    check_resources({"CPU": config.num_cpus_per_task, **config.resources, **resources},
+                    "num_cpus_per_task, resources" + (", ssl.num_gpus_per_actor" if resources else ""))
     actors = use_actors(config, extractors)  # asks the cluster (ray.nodes) once
     if model:
         slots = config.num_actors or 1
     elif actors:
-        slots = min(config.num_actors or max(1, cpu_slots(config)), math.ceil(len(todo) / config.batch_size))
+        slots = min(config.num_actors or max(1, cpu_slots(config)), max_blocks)
     else:
         slots = max(1, cpu_slots(config))
-    bounds = [0, *itertools.accumulate(block_sizes(len(todo), config.batch_size, slots))]
-    todo = todo.reset_index(drop=True)
-    ds = ray.data.from_pandas([todo.iloc[a:b] for a, b in itertools.pairwise(bounds)])
-    if model:
+    return Compute(model, actors, slots, resources)
+
+
+def run_block(batch: pd.DataFrame, block_cls: type, **kwargs) -> pd.DataFrame:
+    """Task form of a block class: one instance per worker process, reused across blocks."""
+    key = f"{block_cls.__name__}:{kwargs['store_uri']}:{kwargs['meta']['config_hash']}:{kwargs.get('groups')}"
+    if key not in _BLOCKS:
+        _BLOCKS[key] = block_cls(**kwargs)
+    return _BLOCKS[key](batch)
+
+
+def map_blocks(ds, block_cls: type, kwargs: dict, config: ExtractConfig, compute: Compute):
+    """Run `block_cls` (ExtractBlock, AddGroupsBlock) over the blocks of `ds`; yield its per-input
+    summaries (DataFrames) as blocks finish. One block = one call = one Parquet part."""
+    import ray
+
+    quiet_data_context()
+    common = dict(batch_size=None, batch_format="pandas", num_cpus=config.num_cpus_per_task)
+    if config.resources:  # custom resources pin blocks to a node type (cluster/README.md)
+        common["resources"] = dict(config.resources)
+    if compute.model:
         # Model-based extractors: an actor pool loads the model once per actor.
-        resources: dict = {}
-        for e in extractors:
-            for k, v in e.resources().items():
-                resources[k] = max(resources.get(k, 0), v)
-        if resources.get("num_gpus"):  # Ray Data refuses GPU actors without a batch size; blocks hold <= batch_size
-            common["batch_size"] = config.batch_size
-        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=slots)
-        ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=pool, **common, **resources)
-    elif actors:
+        if compute.resources.get("num_gpus"):  # Ray Data refuses GPU actors without a batch size
+            common["batch_size"] = config.batch_size  # (blocks hold <= batch_size clips)
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=compute.slots)
+        ds = ds.map_batches(block_cls, fn_constructor_kwargs=kwargs, compute=pool, **common, **compute.resources)
+    elif compute.actors:
         # One warm worker per CPU slot, each with a queue of blocks: measured ~5 % more throughput
         # than tasks on 2 vCPUs (no idle gap between blocks), see bench/extract_cpu.py.
-        log.info("extracting with a pool of %d actors", slots)
-        ds = ds.map_batches(ExtractBlock, fn_constructor_kwargs=kwargs, compute=ray.data.ActorPoolStrategy(size=slots),
-                            **common)
+        log.info("extracting with a pool of %d actors", compute.slots)
+        ds = ds.map_batches(block_cls, fn_constructor_kwargs=kwargs,
+                            compute=ray.data.ActorPoolStrategy(size=compute.slots), **common)
     else:
         # Stateless tasks: retried on node loss, spread over every CPU of the cluster.
-        ds = ds.map_batches(extract_block, fn_kwargs=kwargs, **common)
+        ds = ds.map_batches(run_block, fn_kwargs={"block_cls": block_cls, **kwargs}, **common)
     yield from ds.iter_batches(batch_format="pandas", batch_size=None, prefetch_batches=0)
 
 
-def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = True) -> ExtractSummary:
-    """Extract INPUT into the store `out` (resuming what it holds); one writer at a time."""
+def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, store: Store, meta: dict):
+    """Yield per-input summaries (DataFrames) as blocks of new inputs finish."""
+    import ray
+
+    compute = plan_compute(config, extractors, math.ceil(len(todo) / config.batch_size))
+    bounds = [0, *itertools.accumulate(block_sizes(len(todo), config.batch_size, compute.slots))]
+    todo = todo.reset_index(drop=True)
+    ds = ray.data.from_pandas([todo.iloc[a:b] for a, b in itertools.pairwise(bounds)])
+    kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta)
+    gpu = bool(compute.resources.get("num_gpus"))
+    if compute.model and (config.model_pipeline == "staged" or (config.model_pipeline == "auto" and gpu)):
+        yield from run_staged(ds, kwargs, config, compute)
+    else:
+        yield from map_blocks(ds, ExtractBlock, kwargs, config, compute)
+
+
+DECODE_MEMORY_BYTES = 256 * 2**20  # 128 clips of 10 s as float32 at 16 kHz are ~80 MB, plus the source
+
+
+def run_staged(ds, kwargs: dict, config: ExtractConfig, compute: Compute):
+    """decode (CPU tasks) -> model (actor pool) -> write (CPU tasks); see pipeline/stages.py."""
+    import ray
+
+    from albsent.pipeline.stages import DecodeStage, ModelStage, WriteStage
+
+    quiet_data_context()
+    common = dict(batch_format="pandas")
+    if config.resources:
+        common["resources"] = dict(config.resources)
+    # A decode task reserves memory for a block of decoded audio. The reservation also keeps Ray
+    # Data from fusing this stage into the model's actors, which it does to a task stage followed
+    # by an actor stage whose remote args are equal (measured: decode then ran inside the actor).
+    ds = ds.map_batches(run_block, fn_kwargs={"block_cls": DecodeStage, **kwargs}, batch_size=None,
+                        num_cpus=config.num_cpus_per_task, memory=DECODE_MEMORY_BYTES, **common)
+    pool = ray.data.ActorPoolStrategy(min_size=1, max_size=compute.slots)
+    # GPU actors need a batch size (Ray Data); rows are whole inputs, so a batch never splits one
+    ds = ds.map_batches(ModelStage, fn_constructor_kwargs=kwargs, compute=pool,
+                        batch_size=config.batch_size if compute.resources.get("num_gpus") else None,
+                        num_cpus=config.num_cpus_per_task, **compute.resources, **common)
+    ds = ds.map_batches(run_block, fn_kwargs={"block_cls": WriteStage, **kwargs}, batch_size=None, num_cpus=0.25,
+                        **common)
+    yield from ds.iter_batches(batch_format="pandas", batch_size=None, prefetch_batches=0)
+
+
+def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = True,
+            retry_quarantined: bool = False) -> ExtractSummary:
+    """Extract INPUT into the store `out`, resuming what it holds (see pipeline/resume.py: changed
+    audio is re-extracted, changed labels are relabelled in place, quarantined inputs are retried
+    when their file changed or `retry_quarantined`); one writer at a time."""
     with Store(out).writer_lock():
-        return _extract(input_path, out, config, progress)
+        return _extract(input_path, out, config, progress, retry_quarantined)
 
 
-def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool) -> ExtractSummary:
+def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool,
+             retry_quarantined: bool) -> ExtractSummary:
+    items, store, meta = prepare(input_path, out, config)
+    adding = meta.pop("adding")
+    config = build(ExtractConfig, merge(to_dict(config), meta["config"]))  # the store's groups (+ new ones)
     extractors = build_extractors(config)
-    items, store, meta = prepare(input_path, out, config, extractors)
     store.write_sidecar("_config.yaml", to_yaml(config))
-    done = store.done_utterances()
-    todo = items[~items["utterance_id"].isin(done)]
-    summary = ExtractSummary(inputs=len(items), skipped=len(items) - len(todo))
+    plan = plan_resume(items, store, meta["extra_columns"], retry_quarantined)
+    todo = plan.todo
+    summary = ExtractSummary(inputs=len(items), skipped=plan.unchanged, relabelled=plan.relabelled,
+                             changed=plan.changed, retried=plan.retried, groups_added=list(adding))
     if summary.skipped:
         log.info("resuming: %d of %d inputs already in %s", summary.skipped, len(items), out)
-    if todo.empty:
+    # before any new row is written: an interrupted run then leaves these inputs to redo, never twice
+    store.rewrite(drop=plan.drop, quarantine_drop=plan.unquarantine, update=plan.relabel)
+    if todo.empty and not adding:
         return summary
     from tqdm.auto import tqdm
 
     with ray_session(config.ray.address, config.ray.num_cpus, config.ray.temp_dir):
-        bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
-        for part in run_blocks(todo, config, extractors, store, meta):
-            bar.update(len(part))
-            ok = part[part["status"] == "stored"]
-            summary.stored += len(ok)
-            summary.rows += int(ok["rows"].sum())
-            summary.audio_s += float(ok["audio_s"].sum())
-            bad = part[part["status"] == "quarantined"]
-            summary.quarantined += len(bad)
-            for reason, n in bad["reason"].value_counts().items():
-                summary.reasons[reason] = summary.reasons.get(reason, 0) + int(n)
-        bar.close()
+        if adding:
+            bar = tqdm(total=store.num_rows(), desc=f"add {','.join(adding)}", unit="row", disable=not progress)
+            for part in run_add_groups(store, config, extractors, meta, adding):
+                bar.update(int(part["rows"].sum()))
+                summary.group_rows += int(part.loc[part["status"] == "stored", "rows"].sum())
+                summary.extract_s += float(part["extract_s"].sum())
+                _count_quarantined(summary, part)
+            bar.close()
+            store.write_meta(meta)  # every stored row has the new groups now
+        if not todo.empty:
+            bar = tqdm(total=len(todo), desc="extract", unit="clip", disable=not progress)
+            for part in run_blocks(todo, config, extractors, store, meta):
+                bar.update(len(part))
+                ok = part[part["status"] == "stored"]
+                summary.stored += len(ok)
+                summary.rows += int(ok["rows"].sum())
+                summary.audio_s += float(ok["audio_s"].sum())
+                summary.extract_s += float(part["extract_s"].sum())
+                _count_quarantined(summary, part)
+            bar.close()
     return summary
+
+
+def _count_quarantined(summary: ExtractSummary, part: pd.DataFrame) -> None:
+    bad = part[part["status"] == "quarantined"]
+    summary.quarantined += len(bad)
+    for reason, n in bad["reason"].value_counts().items():
+        summary.reasons[reason] = summary.reasons.get(reason, 0) + int(n)

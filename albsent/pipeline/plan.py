@@ -18,7 +18,7 @@ import soundfile as sf
 from albsent.audio.io import decode
 from albsent.audio.manifest import plan_inputs
 from albsent.audio.preprocess import preprocess, segment_bounds
-from albsent.pipeline.config import ExtractConfig, build_extractors
+from albsent.features.config import ExtractConfig, build_extractors
 
 log = logging.getLogger(__name__)
 BASE_ROW_BYTES = 300  # ids, key, path, label, sha256, durations: typical uncompressed size

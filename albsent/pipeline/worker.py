@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import traceback
 
 import numpy as np
@@ -20,12 +21,13 @@ from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import AudioError
 from albsent.features.base import extract_all
-from albsent.pipeline.config import ExtractConfig, build_extractors
+from albsent.features.config import ExtractConfig, build_extractors
 from albsent.runtime import keep_freed_memory
-from albsent.store import Store, store_schema, to_arrow
+from albsent.store import QUARANTINE_SCHEMA, Store, store_schema, to_arrow
 
 log = logging.getLogger(__name__)
-SUMMARY_COLUMNS = ["utterance_id", "status", "rows", "audio_s", "reason"]
+# per input; extract_s: seconds the block spent computing features (on its first row, else 0)
+SUMMARY_COLUMNS = ["utterance_id", "status", "rows", "audio_s", "reason", "extract_s"]
 
 
 def part_name(utterance_ids) -> str:
@@ -53,7 +55,15 @@ class ExtractBlock:
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         items = batch.to_dict("records")
-        summary, quarantined, loaded = [], [], []
+        loaded, quarantined = self.decode(items)
+        t = time.perf_counter()
+        feats = self._extract_all(loaded, quarantined)
+        return self.write(items, loaded, feats, quarantined, time.perf_counter() - t)
+
+    def decode(self, items: list[dict]) -> tuple[list, list]:
+        """-> (loaded: (item, decoded, trimmed utterance, segments) per usable input,
+        quarantined: (item, reason, message) per other input)."""
+        loaded, quarantined = [], []
         for item in items:
             try:
                 loaded.append((item, *self._load(item)))
@@ -61,18 +71,25 @@ class ExtractBlock:
                 quarantined.append((item, exc.reason, str(exc)))
             except Exception as exc:  # a decoder bug must not stop the job; keep the traceback
                 quarantined.append((item, "decode_error", f"{item['path']}: {exc!r}\n{traceback.format_exc(limit=3)}"))
-        feats = self._extract_all(loaded, quarantined)
-        rows = []
+        return loaded, quarantined
+
+    def write(self, items: list[dict], loaded: list, feats: list, quarantined: list,
+              extract_s: float = 0.0) -> pd.DataFrame:
+        """Write one part (rows, then quarantine entries) named by the inputs of the block;
+        return the per-input summary."""
+        sha = {item["utterance_id"]: dec.sha256 for item, dec, _, _ in loaded}
+        rows, summary = [], []
         for (item, dec, utt, segs), seg_feats in zip(loaded, feats):
             if seg_feats is None:
                 continue
             for seg, f in zip(segs, seg_feats):
                 rows.append(self._row(item, dec, utt, seg, f))
-            summary.append((item["utterance_id"], "stored", len(segs), utt.size / self.config.audio.sample_rate_hz, ""))
-        summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason) for it, reason, _ in quarantined]
+            summary.append((item["utterance_id"], "stored", len(segs), utt.size / self.config.audio.sample_rate_hz, "",
+                            0.0))
+        summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason, 0.0) for it, reason, _ in quarantined]
         self.store.write_part(part_name(i["utterance_id"] for i in items), self._table(rows),
-                              self._quarantine_table(quarantined))
-        return pd.DataFrame(summary, columns=SUMMARY_COLUMNS)
+                              self._quarantine_table(quarantined, sha))
+        return with_extract_s(pd.DataFrame(summary, columns=SUMMARY_COLUMNS), extract_s)
 
     def _extract_all(self, loaded, quarantined) -> list:
         """Features for every segment of every loaded clip, batched across clips; if the batch
@@ -97,12 +114,15 @@ class ExtractBlock:
         return out
 
     def _row(self, item, dec, utt, seg, feats) -> dict:
+        """One store row; `utt` is the trimmed utterance (only its .size is used)."""
         sr = self.config.audio.sample_rate_hz
         rid = item["utterance_id"] if seg.index < 0 else f"{item['utterance_id']}-s{seg.index:04d}"
         row = {
             "id": rid, "utterance_id": item["utterance_id"], "key": item["key"], "path": item["path"],
             "label": item.get("label"), "speaker": item.get("speaker"), "split": item.get("split"),
-            "sha256": dec.sha256, "source_sample_rate_hz": dec.sample_rate_hz, "source_channels": dec.channels,
+            "sha256": dec.sha256, "source_bytes": _int(item.get("source_bytes")),
+            "source_mtime_ns": _int(item.get("source_mtime_ns")), "source_sample_rate_hz": dec.sample_rate_hz,
+            "source_channels": dec.channels,
             "utterance_duration_s": utt.size / sr, "segment_index": seg.index, "start_s": seg.start_s,
             "end_s": seg.end_s, "duration_s": seg.samples.size / sr,
         }
@@ -124,20 +144,109 @@ class ExtractBlock:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     @staticmethod
-    def _quarantine_table(quarantined) -> pa.Table | None:
+    def _quarantine_table(quarantined, sha: dict[str, str]) -> pa.Table | None:
         if not quarantined:
             return None
         recs = [
             {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": _clean(it.get("label")),
-             "reason": r, "error": e}
+             "sha256": sha.get(it["utterance_id"]), "source_bytes": _int(it.get("source_bytes")),
+             "source_mtime_ns": _int(it.get("source_mtime_ns")), "reason": r, "error": e}
             for it, r, e in quarantined
         ]
-        return pa.Table.from_pylist(recs)
+        return pa.Table.from_pylist(recs, schema=QUARANTINE_SCHEMA)
+
+
+def with_extract_s(summary: pd.DataFrame, seconds: float) -> pd.DataFrame:
+    if len(summary):
+        summary.loc[0, "extract_s"] = seconds
+    return summary
 
 
 def _clean(v):
-    """pandas gives NaN for missing strings; Arrow wants None."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    """pandas gives NaN (or NA) for missing values; Arrow wants None."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
     return v
 
+
+def _int(v) -> int | None:
+    v = _clean(v)
+    return None if v is None else int(v)
+
+
+
+class AddGroupsBlock(ExtractBlock):
+    """Add feature groups to stored parts (pipeline/groups.py): per part, decode each input's
+    audio again (its sha256 must equal the stored one), cut the same segments, compute only the
+    new groups, and rewrite the part with the new columns. An input whose audio is gone or changed,
+    or whose new features fail, leaves the store for the quarantine (every row has every group)."""
+
+    def __init__(self, config: dict, store_uri: str, meta: dict, groups: list[str]):
+        super().__init__(config, store_uri, meta)
+        self.groups = list(groups)
+        self.added = [e for e in self.extractors if e.name in self.groups]
+        self.new_columns = [c for e in self.added for c in e.columns()]
+
+    def _features(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        return extract_all(self.added, waves)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([self._add(path) for path in batch["part"]], ignore_index=True)
+
+    def _add(self, path: str) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, filesystem=self.store.fs)
+        if all(c.name in table.column_names for c in self.new_columns):  # done by an earlier run
+            return pd.DataFrame(columns=SUMMARY_COLUMNS)
+        ids = table.column("utterance_id").to_pylist()
+        first = {u: i for i, u in reversed(list(enumerate(ids)))}
+        seg = table.column("segment_index").to_pylist()
+        table = table.take(sorted(range(len(ids)), key=lambda i: (first[ids[i]], seg[i])))  # utterance, segment
+        base = table.select(["utterance_id", "key", "path", "label", "sha256", "source_bytes", "source_mtime_ns"])
+        rows = base.to_pandas(integer_object_nulls=True)
+        order = list(dict.fromkeys(rows["utterance_id"]))  # utterances in part order
+        items = {u: g.iloc[0].to_dict() | {"rows": len(g)} for u, g in rows.groupby("utterance_id", sort=False)}
+        loaded, quarantined = [], []
+        for uid in order:
+            item = items[uid]
+            try:
+                dec, utt, segs = self._load(item)
+                if dec.sha256 != item["sha256"]:
+                    raise AudioError("changed", f"{item['path']}: its bytes changed since it was stored (sha256 "
+                                                f"{item['sha256'][:12]}… -> {dec.sha256[:12]}…); extract it again")
+                if len(segs) != item["rows"]:
+                    raise AudioError("extract_error", f"{item['path']}: {len(segs)} segments now, {item['rows']} "
+                                                      "stored")
+                loaded.append((item, dec, utt, segs))
+            except AudioError as exc:
+                quarantined.append((item, exc.reason, f"adding {', '.join(self.groups)}: {exc}"))
+            except Exception as exc:
+                quarantined.append((item, "decode_error", f"adding {', '.join(self.groups)}: {item['path']}: {exc!r}"))
+        t = time.perf_counter()
+        feats = self._extract_all(loaded, quarantined)
+        extract_s = time.perf_counter() - t
+        new: dict[str, list] = {}
+        for (item, _, _, segs), seg_feats in zip(loaded, feats):
+            if seg_feats is not None:
+                new[item["utterance_id"]] = seg_feats
+        keep = [u in new for u in rows["utterance_id"]]
+        kept = table.filter(pa.array(keep))
+        values = [f for u in order if u in new for f in new[u]]
+        arrays = [kept.column(f.name) if f.name in kept.column_names
+                  else to_arrow([v[f.name] for v in values], *self._shape(f.name)) for f in self.schema]
+        name = path.rsplit("/", 1)[-1][len("part-"):-len(".parquet")]
+        rel = path[len(self.store.root) + 1:]
+        if kept.num_rows:
+            self.store._atomic_parquet(pa.Table.from_arrays(arrays, schema=self.schema), rel)
+        else:
+            self.store.fs.delete_file(path)
+        sha = {it["utterance_id"]: it["sha256"] for it, _, _ in quarantined}
+        self.store.write_part(f"{name}-{'-'.join(self.groups)}", None, self._quarantine_table(quarantined, sha))
+        summary = [(u, "stored", len(new[u]), 0.0, "", 0.0) for u in order if u in new]
+        summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason, 0.0) for it, reason, _ in quarantined]
+        return with_extract_s(pd.DataFrame(summary, columns=SUMMARY_COLUMNS), extract_s)
+
+    def _shape(self, name: str) -> tuple:
+        col = next(c for c in self.new_columns if c.name == name)
+        return col.shape, col.dtype

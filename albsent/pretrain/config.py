@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from albsent.config import require
+from albsent.config import require, require_seed
 from albsent.models.autoencoders.config import AutoencoderConfig
 
 PREDICT = re.compile(r"^(all|\d*:\d*|\d+(,\d+)*)$")
@@ -74,6 +74,7 @@ class ProbeConfig:
         require(self.folds >= 2, self, "folds", self.folds, "an int >= 2")
         require(self.window_stride >= 0, self, "window_stride", self.window_stride, "an int >= 0")
         require(self.threads >= 0, self, "threads", self.threads, "an int >= 0 (0: torch default)")
+        require_seed(self, self.seed)
 
 
 @dataclass
@@ -98,7 +99,7 @@ class PretrainConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the probe stage's defaults for this experiment
 
     def __post_init__(self):
-        from albsent.pretrain.data import sequence_spec
+        from albsent.dataset.data import sequence_spec
 
         self.features = sequence_spec(self.features).text  # "mfcc" -> "mfcc:seq"
         require(self.lr > 0, self, "lr", self.lr, "a float > 0")
@@ -111,3 +112,4 @@ class PretrainConfig:
         require(self.max_val_windows >= 1, self, "max_val_windows", self.max_val_windows, "an int >= 1")
         require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
         require(self.threads >= 0, self, "threads", self.threads, "an int >= 0")
+        require_seed(self, self.seed)

@@ -1,7 +1,9 @@
-"""Frame sequences for pretraining (labels optional) and the window sampler.
+"""Training examples for pretraining: windows of frame sequences.
 
-`load_frames` reads a sequence feature spec from any store (MFCC, short-term or SSL frames),
-labelled or not. `Windows` turns normalised sequences into training examples:
+Reading the store (every row, labelled or not), the feature names and the validation split by
+utterance are albsent.dataset's (`load_frames`, `holdout_utterances`); `load_frames` and
+`sequence_spec` are re-exported here for callers that import them from this module.
+`Windows` turns normalised sequences into training examples:
 
     frames: (total_frames, dim) float32, all utterances concatenated
     starts: (windows,) int64 start offsets whose `span` frames stay inside one utterance
@@ -10,76 +12,14 @@ labelled or not. `Windows` turns normalised sequences into training examples:
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
-from albsent.dataset.spec import FeatureSpec, assemble, column_info, parse, resolve
-from albsent.errors import ConfigError, StoreError
+from albsent.dataset.data import load_frames, sequence_spec
+from albsent.errors import ConfigError
 from albsent.pretrain.config import WindowConfig
-from albsent.store import Store, to_sequences
 
-log = logging.getLogger(__name__)
-
-
-def sequence_spec(text: str) -> FeatureSpec:
-    """`mfcc` -> `mfcc:seq`; anything else must already be a sequence spec."""
-    spec = parse(text)
-    if spec.kind != "sequence":
-        try:
-            spec = parse(f"{text}:seq")
-        except ConfigError:
-            pass
-    if spec.kind != "sequence":
-        raise ConfigError(f"features {text!r} is not a frame-sequence spec; pretraining needs e.g. mfcc, "
-                          "mfcc:seq, mfcc+shortterm:seq or ssl:hubert:seq:9")
-    return spec
-
-
-def feature_names(meta: dict, spec: FeatureSpec, info: dict) -> list[str]:
-    names: list[str] = []
-    for part in spec.parts:
-        found = next((e.get("feature_names") for e in meta.get("extractors", {}).values()
-                      if part.column in e.get("columns", {}) and e.get("feature_names")), None)
-        dim = int(np.prod([d for d in info[part.column]["shape"] if d is not None]))
-        names += found if found and len(found) == dim else [f"{part.column}_{i}" for i in range(dim)]
-    return names
-
-
-@dataclass
-class Frames:
-    """sequences[i]: (frames_i, dim) float32; labels/speakers may hold None (unlabelled store)."""
-
-    spec: FeatureSpec
-    sequences: list[np.ndarray]
-    ids: list[str]
-    utterance_ids: list[str]
-    labels: list
-    feature_names: list[str]
-    store_uri: str = ""
-    columns: dict = field(default_factory=dict)
-
-    @property
-    def dim(self) -> int:
-        return self.sequences[0].shape[1]
-
-
-def load_frames(store_uri: str, features: str) -> Frames:
-    """Read the frame sequences of `features` from a store; labels, if any, are ignored."""
-    spec = sequence_spec(features)
-    store = Store(store_uri)
-    info = resolve(spec, column_info(store.schema), store.uri)
-    base = [c for c in ("id", "utterance_id", "label") if c in store.schema.names]
-    table = store.read(base + spec.columns)
-    seqs = assemble(spec, {c: to_sequences(table[c]) for c in spec.columns}, info)
-    if not seqs:
-        raise StoreError(f"{store.uri}: no rows to pretrain on")
-    col = lambda c: table[c].to_pylist() if c in table.column_names else [None] * table.num_rows  # noqa: E731
-    log.info("%s: %d sequences, %d frames, dim %d", store.uri, len(seqs), sum(len(s) for s in seqs), seqs[0].shape[1])
-    return Frames(spec, seqs, col("id"), col("utterance_id"), col("label"), feature_names(store.meta, spec, info),
-                  store.uri, info)
+__all__ = ["Windows", "load_frames", "sequence_spec"]
 
 
 class Windows:
@@ -113,14 +53,3 @@ class Windows:
         if self.window.target == "shifted":
             return x, w[:, 1 : n + 1][:, :, out]
         return x, w[:, :n][:, :, out]
-
-
-def split_utterances(utterance_ids: list, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded (train, val) row indices; the rows (segments) of one utterance stay together.
-    val is empty when val_fraction is 0 or there are fewer than 2 utterances."""
-    keys = np.array([u if u is not None else f"row{i}" for i, u in enumerate(utterance_ids)], dtype=object)
-    uniq = np.array(sorted(set(keys.tolist())), dtype=object)
-    order = np.random.default_rng(seed).permutation(len(uniq))
-    n_val = int(round(len(uniq) * val_fraction)) if len(uniq) >= 2 else 0
-    val = np.isin(keys, uniq[order[:n_val]])
-    return np.flatnonzero(~val), np.flatnonzero(val)

@@ -1,6 +1,7 @@
 """Both stages in one Ray-free call, for a sweep trial or a script:
-`pretrain_and_probe(config, frames, data)` pretrains on `frames` (unlabeled), then probes
-`config.probe` on the labelled `data`, with no round trip through disk.
+`pretrain_and_probe(config, frames, data)` pretrains on `frames` (every row of a store, labels
+ignored: albsent.dataset.data.load_frames), then probes `config.probe` on the labelled `data`
+(load_data), with no round trip through disk.
 
 `on_step(stage, step, metrics)` is called with stage "pretrain" at every validation pass and
 "probe" after every fold, so a Tune trainable can `tune.report` from it."""
@@ -9,12 +10,11 @@ from __future__ import annotations
 
 from albsent.dataset.data import Data
 from albsent.pretrain.config import PretrainConfig
-from albsent.pretrain.data import Frames
 from albsent.pretrain.loop import pretrain
 from albsent.pretrain.probe import probe
 
 
-def pretrain_and_probe(config: PretrainConfig, frames: Frames, data: Data, on_step=None, out_dir=None) -> dict:
+def pretrain_and_probe(config: PretrainConfig, frames: Data, data: Data, on_step=None, out_dir=None) -> dict:
     """-> the probe's metrics (probe at the top level, "baseline", "probe") plus "pretrain": the
     autoencoder's final metrics. `data` must hold the same feature spec as `config.features`."""
     report = (lambda stage: (lambda step, m: on_step(stage, step, m))) if on_step else (lambda stage: None)

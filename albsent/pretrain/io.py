@@ -20,7 +20,8 @@ from albsent.dataset.normalize import Normalizer
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
-from albsent.train.checkpoint import Bundle, BundleError, load_bundle, save_bundle
+from albsent.train.artifacts import plot_loss
+from albsent.train.checkpoint import Bundle, BundleError, load_bundle, load_weights, save_bundle
 
 log = logging.getLogger(__name__)
 KIND = "autoencoder"
@@ -62,7 +63,9 @@ class RunWriter:
 
     def finish(self) -> None:
         self._save(self.dir)
-        plot_loss_curve(self.result.history, self.dir / "loss_curve.png", self.result.config.model.name)
+        plot_loss([self.result.history], self.dir / "loss_curve.png", f"pretraining {self.result.config.model.name}",
+                  x="step", xlabel="iteration", ylabel="loss",
+                  baselines={"val_mean_baseline": "predict-the-mean", "val_copy_baseline": "copy last frame"})
         log.info("pretraining run written to %s", self.dir)
 
 
@@ -88,32 +91,9 @@ def load_pretrained(folder) -> Pretrained:
     config = build(PretrainConfig, meta["pretrain_config"])
     model = build_autoencoder(config.model, meta["in_dim"], meta["out_index"], config.window.length,
                               config.window.target)
-    model.load_state_dict(bundle.state)
+    load_weights(model, bundle)
     norm = Normalizer.from_json(meta["norm"])
     return Pretrained(model.eval(), config, norm, meta, str(folder))
-
-
-def plot_loss_curve(history: list[dict], path, title: str = "") -> None:
-    if not history:
-        return
-    from albsent.runtime import pyplot
-
-    plt = pyplot()
-
-    steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(steps, [h["train_loss"] for h in history], label="train")
-    if any(h["val_loss"] is not None and h["val_loss"] == h["val_loss"] for h in history):
-        ax.plot(steps, [h["val_loss"] for h in history], label="validation")
-        ax.plot(steps, [h["val_mean_baseline"] for h in history], "--", color="grey", label="predict-the-mean")
-        ax.plot(steps, [h.get("val_copy_baseline") for h in history], ":", color="black", label="copy last frame")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss")
-    ax.set_title(f"pretraining {title}".strip())
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def check_attach(pretrained: Pretrained, point: str) -> str:

@@ -1,4 +1,5 @@
-"""The iteration-based pretraining loop (Ray-free): `pretrain(config, frames) -> PretrainResult`.
+"""The iteration-based pretraining loop (Ray-free): `pretrain(config, data) -> PretrainResult`,
+`data` being frame sequences from albsent.dataset (`load_frames`; labels ignored).
 
 Each iteration draws `batch_size` random windows from the training utterances; every
 `val_every` iterations the loss on fixed validation windows (held-out utterances) is computed
@@ -18,11 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from albsent.dataset.data import Data
 from albsent.dataset.normalize import Normalizer
+from albsent.dataset.splits import holdout_utterances
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
-from albsent.pretrain.data import Frames, Windows, split_utterances
+from albsent.pretrain.data import Windows
 from albsent.runtime import keep_freed_memory
 from albsent.train.loop import resolve_device
 
@@ -94,26 +97,29 @@ def torch_threads(n: int):
         torch.set_num_threads(old)
 
 
-def pretrain(config: PretrainConfig, data: Frames, on_step=None, out_dir=None) -> PretrainResult:
-    """Train an autoencoder on `data`'s frames (labels ignored). With `out_dir`, write the run
+def pretrain(config: PretrainConfig, data: Data, on_step=None, out_dir=None) -> PretrainResult:
+    """Train an autoencoder on `data`'s frame sequences (labels ignored). With `out_dir`, write the run
     there (model.safetensors + model.json, config.yaml, loss_curve.png, checkpoints/)."""
     keep_freed_memory()
     with torch_threads(config.threads):
         return _pretrain(config, data, on_step, out_dir)
 
 
-def _pretrain(config: PretrainConfig, data: Frames, on_step, out_dir) -> PretrainResult:
+def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainResult:
+    if data.spec.kind != "sequence" or not len(data.X):
+        raise ConfigError(f"pretraining needs frame sequences; got {len(data.X)} row(s) of {data.spec.text!r} "
+                          f"({data.spec.kind}); read them with albsent.dataset.data.load_frames")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     w = config.window
-    train_u, val_u = split_utterances(data.utterance_ids, config.val_fraction, config.seed)
-    norm = Normalizer.fit([data.sequences[i] for i in train_u])
+    train_u, val_u = holdout_utterances(data.utterance_ids, data.sha256, config.val_fraction, config.seed)
+    norm = Normalizer.fit([data.X[i] for i in train_u])
     in_dim, out_index = data.dim, w.out_index(data.dim)
-    train = Windows([norm(data.sequences[i]) for i in train_u], w, out_index)
+    train = Windows(norm([data.X[i] for i in train_u]), w, out_index)
     val = None
     if len(val_u):
         try:
-            val = Windows([norm(data.sequences[i]) for i in val_u], w, out_index)
+            val = Windows(norm([data.X[i] for i in val_u]), w, out_index)
             keep = np.linspace(0, len(val) - 1, min(len(val), config.max_val_windows)).round().astype(int)
             val.starts = val.starts[np.unique(keep)]
         except ConfigError as exc:  # validation utterances too short for one window

@@ -112,13 +112,13 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
     point = check_attach(pretrained, config.attach)
     n = pretrained.config.window.length
     hop = config.window_stride or n
-    if len(data.X) and data.X[0].shape[1] != pretrained.meta["in_dim"]:
+    if len(data.X) and data.dim != pretrained.meta["in_dim"]:
         from albsent.errors import ConfigError
 
-        raise ConfigError(f"store features have {data.X[0].shape[1]} dims per frame but the autoencoder was pretrained "
+        raise ConfigError(f"store features have {data.dim} dims per frame but the autoencoder was pretrained "
                           f"on {pretrained.meta['in_dim']} ({pretrained.config.features}); "
                           "use a store with the same features")
-    seqs = [pretrained.norm(s) for s in data.X]
+    seqs = pretrained.norm(list(data.X))
     tap = FrozenTap(pretrained.model, point)
     Z = utterance_features(tap, seqs, n, hop, pool=config.pool)
     B = baseline_features(seqs, config.baseline)

@@ -1,6 +1,7 @@
 """Corpus statistics as in the Albanian paper: Table 1 (per-class durations), Table 2
 (segment heterogeneity bands) and Figs 2-5 (mean ZCR vs spectral flatness per class, ZCR
-profile over normalised time). Reads the store in record batches, so memory stays bounded."""
+profile over normalised time). Reads the store in record batches, so memory stays bounded.
+Tables are rendered by albsent.report.tables, as every table albsent writes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albsent.report.tables import frame_table
 from albsent.store import Store, to_matrix, to_sequences
+from albsent.store.schema import pooled_column, sequence_column
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +73,17 @@ def shortterm_summaries(store: Store) -> tuple[pd.DataFrame, dict[str, np.ndarra
         return None
     names = meta["feature_names"]
     i_zcr, i_flat = names.index("zcr"), names.index("spectral_flatness")
-    has_seq = "shortterm" in meta["columns"]
-    cols = ["label", "shortterm_mean"] + (["shortterm"] if has_seq else [])
+    seq_col, mean_col = sequence_column("shortterm"), pooled_column("shortterm", "mean")
+    has_seq = seq_col in meta["columns"]
+    cols = ["label", mean_col] + ([seq_col] if has_seq else [])
     points, sums, counts = [], defaultdict(lambda: np.zeros(PROFILE_POINTS)), defaultdict(int)
     grid = np.linspace(0, 1, PROFILE_POINTS)
     for batch in store.dataset().to_batches(columns=cols, batch_size=512):
         labels = batch.column("label").to_pylist()
-        means = to_matrix(batch.column("shortterm_mean"))
+        means = to_matrix(batch.column(mean_col))
         points.append(pd.DataFrame({"label": labels, "zcr": means[:, i_zcr], "flatness": means[:, i_flat]}))
         if has_seq:
-            for label, seq in zip(labels, to_sequences(batch.column("shortterm"))):
+            for label, seq in zip(labels, to_sequences(batch.column(seq_col))):
                 z = seq[:, i_zcr].astype(np.float64)
                 sums[label] += np.interp(grid, np.linspace(0, 1, len(z)), z) if len(z) > 1 else z[0]
                 counts[label] += 1
@@ -143,11 +147,11 @@ def corpus_stats(store_uri: str, out_dir: str, column: str = "mfcc_mean") -> dic
         },
         "figures": [],
     }
-    md = ["# Corpus statistics", "", "## Durations per class (Table 1)", "", durations.round(3).to_markdown(), ""]
+    md = ["# Corpus statistics", "", "## Durations per class (Table 1)", "", frame_table(durations, digits=3), ""]
     md += ["## Segment heterogeneity (Table 2)", ""]
     if len(per_utt):
         md += [f"Mean pairwise Euclidean distance of `{column}` between segments of one utterance.", "",
-               bands.to_markdown(), ""]
+               frame_table(bands), ""]
     else:
         md += ["No utterance has two or more segments (extract with `--segment 1.5` to measure heterogeneity).", ""]
     st = shortterm_summaries(store)
@@ -159,7 +163,7 @@ def corpus_stats(store_uri: str, out_dir: str, column: str = "mfcc_mean") -> dic
         result["figures"].append("zcr_flatness.png")
         means = points.groupby(points["label"].fillna("(unlabeled)"))[["zcr", "flatness"]].mean()
         result["zcr_flatness_means"] = means.reset_index().to_dict("records")
-        md += ["## Mean ZCR and spectral flatness per class (Figs 2-4)", "", means.round(4).to_markdown(), ""]
+        md += ["## Mean ZCR and spectral flatness per class (Figs 2-4)", "", frame_table(means, digits=4), ""]
         if profiles:
             plot_zcr_profile(profiles, out / "zcr_profile.png")
             result["figures"].append("zcr_profile.png")

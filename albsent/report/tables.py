@@ -1,14 +1,40 @@
-"""Markdown tables of training runs (the Albanian paper's Tables 3-5, with mean ± std over
-folds where a run was cross-validated)."""
+"""Markdown tables: the one renderer (`markdown_table`, `frame_table` for a pandas DataFrame)
+behind every table albsent writes, and the tables of training runs (the Albanian paper's
+Tables 3-5, with mean ± std over folds where a run was cross-validated)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
 
 from albsent.errors import InputError
+
+
+def markdown_table(head: list[str], rows: list[list]) -> str:
+    """A GitHub Markdown table: `| a | b |`, `|---|---|`, one line per row. Cells are str()-ed,
+    with `|` escaped and newlines made spaces, so a cell never breaks the table."""
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    return "\n".join([line(head), "|" + "|".join("---" for _ in head) + "|"] + [line(r) for r in rows])
+
+
+def frame_table(df, index: str = "", digits: int = 3) -> str:
+    """A pandas DataFrame as `markdown_table`: the index as the first column (headed `index`,
+    default its name), floats with `digits` decimals (a whole-number float column as integers)."""
+
+    def column(values) -> list[str]:
+        whole = all(v == int(v) for v in values if isinstance(v, float) and math.isfinite(v))
+        return [str(v) if not isinstance(v, float) else "–" if v != v else f"{v:.{0 if whole else digits}f}"
+                for v in values]
+
+    cols = [column(df.index.tolist())] + [column(df[c].astype(object).tolist()) for c in df.columns]
+    head = [index or (df.index.name or "")] + [str(c) for c in df.columns]
+    return markdown_table(head, [list(r) for r in zip(*cols)])
 
 
 def load_run(run: str | Path) -> dict:
@@ -60,7 +86,7 @@ def compare_runs(runs: list[str | Path]) -> str:
     head = ["run", "features", "model", "class-weighted", "evaluation", "n", "accuracy", "macro-F1", "pooled macro-F1",
             "balanced acc."]
     head += [f"F1 {lab}" for lab in labels]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    rows = []
     for r in loaded:
         m, c = r["metrics"], r["config"]
         pc = m.get("per_class", {})
@@ -69,8 +95,8 @@ def compare_runs(runs: list[str | Path]) -> str:
                _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"),
                f"{m['pooled']['macro_f1']:.3f}" if m.get("pooled") else "–", cell(m, "balanced_accuracy")]
         row += [cell({**pc[lab], "folds": m.get("folds")}, "f1") if lab in pc else "–" for lab in labels]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return markdown_table(head, rows)
 
 
 def format_metrics(metrics: dict, title: str = "") -> str:

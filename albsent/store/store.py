@@ -6,9 +6,12 @@
       _quarantine/part-<hash>.parquet   inputs that could not be used, with reason codes
       _config.yaml                 the resolved extract config
       _lock.json                   while `albsent extract` writes: its host, pid and heartbeat
+      _broken/                     parts `albsent verify --repair` set aside (extract redoes their inputs)
 
 Parts are written to a hidden temporary name and renamed, so a reader never sees half a file.
-A part holds whole utterances (all their segments), so resume works per utterance.
+A part holds whole utterances (all their segments), so resume works per utterance. Parts carry
+Parquet page checksums, verified on every read; a part whose bytes changed is an error naming
+`albsent verify`. Lost `_albsent.json` is rebuilt from the parts' own schema metadata.
 STORE may be a local path or a URI understood by pyarrow.fs (e.g. s3://bucket/store).
 """
 
@@ -21,25 +24,20 @@ from functools import cached_property
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from albsent.config import diff
+from albsent import storage
 from albsent.errors import StoreError
-from albsent.store.schema import QUARANTINE_SCHEMA
+from albsent.store.schema import FINGERPRINT, MANIFEST_FIELDS, QUARANTINE_SCHEMA
 
 META_FILE = "_albsent.json"
 QUARANTINE_DIR = "_quarantine"
+BROKEN_DIR = "_broken"
+SCHEMA_VERSION = 2  # 2: rows keyed by resolved path + sha256, with the source file's size and mtime
 log = logging.getLogger(__name__)
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    import os
-
-    return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
 def write_options(schema: pa.Schema) -> dict:
@@ -47,7 +45,34 @@ def write_options(schema: pa.Schema) -> dict:
     scalar columns. On float feature lists both cost CPU for nothing: a 64-clip part of MFCC +
     short-term wrote in 47 ms with them and 19 ms without, and came out 5 % smaller."""
     scalar = [f.name for f in schema if not (pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type))]
-    return {"compression": "zstd", "use_dictionary": scalar, "write_statistics": scalar}
+    return {"compression": "zstd", "use_dictionary": scalar, "write_statistics": scalar, "write_page_checksum": True}
+
+
+PARQUET = pads.ParquetFileFormat(
+    default_fragment_scan_options=pads.ParquetFragmentScanOptions(page_checksum_verification=True))
+
+
+def unreadable(uri: str, exc: Exception) -> StoreError:
+    return StoreError(f"{uri}: cannot read the store ({str(exc).splitlines()[0]}); "
+                      f"`albsent verify {uri}` finds the broken part(s), `--repair` sets them aside for extract "
+                      "to redo")
+
+
+def check_finite(table: pa.Table, uri: str) -> None:
+    """Feature values are finite by construction (extractors quarantine what is not): a NaN or
+    infinity read back means the bytes changed after writing."""
+    import numpy as np
+
+    for name in table.column_names:
+        col = table[name]
+        while pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type):
+            col = pa.chunked_array([c.flatten() for c in col.chunks], type=col.type.value_type)
+        if pa.types.is_floating(col.type) and col.num_chunks:
+            values = col.to_numpy()
+            bad = int(values.size - np.isfinite(values).sum())
+            if bad:
+                raise StoreError(f"{uri}: column '{name}' holds {bad} NaN or infinite value(s), which extract never "
+                                 f"writes; `albsent verify {uri}` finds the part(s), `--repair` sets them aside")
 
 
 def _weights(meta: dict) -> dict[str, str | None]:
@@ -171,7 +196,7 @@ class StoreLock:
 class Store:
     def __init__(self, uri: str):
         self.uri = str(uri)
-        self.fs, self.root = filesystem(self.uri)
+        self.fs, self.root = storage.split(self.uri)
 
     def writer_lock(self) -> StoreLock:
         """`with store.writer_lock():` around everything a writer does (see StoreLock)."""
@@ -179,37 +204,76 @@ class Store:
 
     # ---- metadata -------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.fs.get_file_info(f"{self.root}/{META_FILE}").type == pafs.FileType.File
+        """The store has metadata, or parts to rebuild it from."""
+        return self.fs.get_file_info(f"{self.root}/{META_FILE}").type == pafs.FileType.File or bool(self.part_files())
 
     @cached_property
     def meta(self) -> dict:
-        if not self.exists():
-            raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE}); "
-                             f"create it with `albsent extract INPUT --out {self.uri}`")
+        if self.fs.get_file_info(f"{self.root}/{META_FILE}").type != pafs.FileType.File:
+            return self.rebuild_meta()
         with self.fs.open_input_stream(f"{self.root}/{META_FILE}") as fh:
             return json.loads(fh.read().decode())
 
-    def create_or_check(self, meta: dict) -> None:
-        """Create the store with `meta`, or check that an existing store was made with the same config."""
-        if self.exists():
-            old = self.meta
-            weights_changed = _weights(old) != _weights(meta)
-            if (old["config_hash"] != meta["config_hash"] or old.get("extra_columns") != meta.get("extra_columns")
-                    or weights_changed):
-                changes = diff(old["config"], meta["config"])
-                if old.get("extra_columns") != meta.get("extra_columns"):
-                    changes.append(f"manifest columns: {old.get('extra_columns')} -> {meta.get('extra_columns')}")
-                if weights_changed:
-                    changes.append(f"model weights (sha256): {_weights(old)} -> {_weights(meta)}")
-                raise StoreError(
-                    f"{self.uri} was made with a different config (hash {old['config_hash']}, "
-                    f"now {meta['config_hash']}); "
-                    f"differences: {'; '.join(changes)}. Re-run with the store's config (see {self.uri}/_config.yaml) "
-                    "or write to a new --out."
-                )
-            return
-        self.fs.create_dir(self.root, recursive=True)
+    def part_meta(self, path: str) -> dict | None:
+        """The store metadata a part carries in its schema (None if it has none or is unreadable)."""
+        try:
+            raw = (pq.read_schema(path, filesystem=self.fs).metadata or {}).get(b"albsent")
+            return json.loads(raw) if raw else None
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+
+    def meta_from_parts(self) -> dict:
+        """The store metadata the parts carry in their schema: they must agree on the config hash
+        (parts written by another albsent version may differ in the version field only)."""
+        metas = [m for m in map(self.part_meta, self.part_files()) if m is not None]
+        if not metas:
+            raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE} and no readable part to rebuild it "
+                             f"from); create it with `albsent extract INPUT --out {self.uri}`")
+        hashes = sorted({m["config_hash"] for m in metas})
+        if len(hashes) > 1:
+            raise StoreError(f"{self.uri}: {META_FILE} is missing and the parts disagree about the store's config "
+                             f"(hashes {hashes}); cannot rebuild it")
+        return metas[0]
+
+    def rebuild_meta(self) -> dict:
+        """Write _albsent.json again from the parts' schema metadata, never from a config."""
+        meta = self.meta_from_parts()
+        log.warning("%s: %s was missing; rebuilt from the parts' own metadata", self.uri, META_FILE)
         self.fs.create_dir(f"{self.root}/{QUARANTINE_DIR}", recursive=True)
+        self.write_meta(meta)
+        return meta
+
+    def check_version(self) -> None:
+        version = self.meta.get("schema_version", 1)
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"{self.uri} was written by an older albsent (store schema {version}, now "
+                             f"{SCHEMA_VERSION}: rows are now keyed by resolved path and sha256); it can still be "
+                             "read, but extract into a new --out to add inputs")
+
+    def create_or_check(self, meta: dict, adding: list[str] = ()) -> None:
+        """Create the store with `meta`, or check an existing one against it: the same manifest
+        columns and, for its model groups, the same weights. (The config itself was reconciled by
+        pipeline/groups.py.) Groups being added to the existing rows are recorded as `adding`."""
+        if not self.exists():
+            self.fs.create_dir(self.root, recursive=True)
+            self.fs.create_dir(f"{self.root}/{QUARANTINE_DIR}", recursive=True)
+            self.write_meta(meta)
+            return
+        old = self.meta
+        self.check_version()
+        changes = []
+        if old.get("extra_columns") != meta.get("extra_columns"):
+            changes.append(f"manifest columns: {old.get('extra_columns')} -> {meta.get('extra_columns')}")
+        before, now = _weights(old), _weights(meta)
+        if any(now.get(k) != v for k, v in before.items()):
+            changes.append(f"model weights (sha256): {before} -> { {k: now.get(k) for k in before} }")
+        if changes:
+            raise StoreError(f"{self.uri} was made with a different config; differences: {'; '.join(changes)}. Re-run "
+                             f"with the store's config (see {self.uri}/_config.yaml) or write to a new --out.")
+        if adding and (old.get("adding") or {}).get("features") != list(adding):
+            self.write_meta({**old, "adding": {"features": list(adding), "config": meta["config"]}})
+
+    def write_meta(self, meta: dict) -> None:
         self._write_bytes(META_FILE, json.dumps(meta, indent=2, sort_keys=True).encode())
         self.__dict__.pop("meta", None)
 
@@ -239,7 +303,10 @@ class Store:
 
     def _files(self, folder: str = "") -> list[str]:
         sel = pafs.FileSelector(f"{self.root}/{folder}".rstrip("/"), allow_not_found=True)
-        infos = self.fs.get_file_info(sel)
+        try:
+            infos = self.fs.get_file_info(sel)
+        except NotADirectoryError:  # STORE names a file (a manifest given where a store was expected)
+            return []
         return sorted(i.path for i in infos
                       if i.type == pafs.FileType.File and i.base_name.startswith("part-")
                       and i.base_name.endswith(".parquet"))
@@ -248,39 +315,116 @@ class Store:
         return self._files()
 
     def dataset(self, files: list[str] | None = None) -> pads.Dataset:
-        """The rows as one pyarrow dataset (`files`: an already-made part listing)."""
+        """The rows as one pyarrow dataset (`files`: an already-made part listing); page checksums
+        are verified as it is read."""
         files = self.part_files() if files is None else files
         if not files:
             raise StoreError(f"{self.uri}: the store has no rows yet (every input quarantined or nothing extracted)")
-        return pads.dataset(files, filesystem=self.fs, format="parquet")
+        try:
+            return pads.dataset(files, filesystem=self.fs, format=PARQUET)
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable(self.uri, exc) from exc
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
-        ds = self.dataset()
+    def read(self, columns: list[str] | None = None, files: list[str] | None = None) -> pa.Table:
+        """Rows of the given columns; an unreadable part or a non-finite feature value is a
+        StoreError pointing at `albsent verify`."""
+        ds = self.dataset(files)
         missing = [c for c in columns or [] if c not in ds.schema.names]
         if missing:
             raise StoreError(f"{self.uri}: no column(s) {missing}; columns: {', '.join(ds.schema.names)}")
-        return ds.to_table(columns=columns)
+        try:
+            table = ds.to_table(columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable(self.uri, exc) from exc
+        check_finite(table, self.uri)
+        if "id" in table.column_names and pc.count_distinct(table["id"]).as_py() != table.num_rows:
+            raise StoreError(f"{self.uri}: some row ids occur more than once (rows written twice, e.g. by two "
+                             f"writers); `albsent verify {self.uri} --repair` removes the extra copies")
+        return table
 
     @property
     def schema(self) -> pa.Schema:
         return self.dataset().schema
 
     def quarantine(self) -> pd.DataFrame:
+        """The quarantine list (columns of QUARANTINE_SCHEMA; older stores' missing ones are null)."""
         files = self._files(QUARANTINE_DIR)
         if not files:
             return QUARANTINE_SCHEMA.empty_table().to_pandas()
-        return pads.dataset(files, filesystem=self.fs, format="parquet",
-                            schema=QUARANTINE_SCHEMA).to_table().to_pandas()
+        try:
+            return pads.dataset(files, filesystem=self.fs, format=PARQUET,
+                                schema=QUARANTINE_SCHEMA).to_table().to_pandas(integer_object_nulls=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable(self.uri, exc) from exc
 
-    def done_utterances(self) -> set[str]:
-        """Utterances already stored or quarantined: a rerun skips them."""
+    def inputs(self, extra: list[str] = ()) -> pd.DataFrame:
+        """One row per stored utterance: utterance_id, path, sha256, source_bytes, source_mtime_ns,
+        the manifest fields (label, speaker, split) and `extra` manifest columns."""
+        cols = ["utterance_id", "path", "sha256", *FINGERPRINT, *MANIFEST_FIELDS, *extra]
         files = self.part_files()
-        done = set(self.dataset(files).to_table(columns=["utterance_id"]).column(0).to_pylist()) if files else set()
-        return done | set(self.quarantine()["utterance_id"])
+        if not files:
+            return pd.DataFrame(columns=cols)
+        names = self.dataset(files).schema.names
+        table = self.read([c for c in cols if c in names], files)
+        df = table.to_pandas(integer_object_nulls=True).drop_duplicates("utterance_id")  # (exact ns, with nulls)
+        for c in cols:
+            if c not in df.columns:
+                df[c] = None
+        return df[cols].reset_index(drop=True)
+
+    def rewrite(self, drop: set[str] = frozenset(), quarantine_drop: set[str] = frozenset(),
+                update: pd.DataFrame | None = None) -> int:
+        """Rewrite in place (atomically, part by part) the parts holding the given utterances:
+        rows of `drop` removed, quarantine entries of `quarantine_drop` removed, and the columns of
+        `update` (indexed by utterance_id) set on the rows it names. Only the writer holding the
+        lock may call this. Returns the number of parts rewritten."""
+        update = update if update is not None and len(update) else None
+        touch = set(drop) | (set(update.index) if update is not None else set())
+        n = 0
+        for folder, ids in (("", touch), (QUARANTINE_DIR, set(quarantine_drop))):
+            if not ids:
+                continue
+            for path in self._files(folder):
+                part_ids = pq.read_table(path, columns=["utterance_id"], filesystem=self.fs).column(0).to_pylist()
+                if not ids.intersection(part_ids):
+                    continue
+                table = pq.read_table(path, filesystem=self.fs)
+                gone = set(drop) if folder == "" else set(quarantine_drop)
+                keep = pa.array([u not in gone for u in part_ids])
+                table = table.filter(keep)
+                if folder == "" and update is not None:
+                    table = _set_columns(table, update)
+                rel = path[len(self.root) + 1:]
+                if table.num_rows:
+                    self._atomic_parquet(table, rel)
+                else:
+                    self.fs.delete_file(path)
+                n += 1
+        return n
 
     def num_rows(self, files: list[str] | None = None) -> int:
         files = self.part_files() if files is None else files
-        return self.dataset(files).count_rows() if files else 0
+        try:
+            return self.dataset(files).count_rows() if files else 0
+        except (OSError, pa.ArrowException) as exc:
+            raise unreadable(self.uri, exc) from exc
+
+
+def _set_columns(table: pa.Table, update: pd.DataFrame) -> pa.Table:
+    """Set update's columns (by utterance_id) on the rows it names; other rows keep their values."""
+    ids = table.column("utterance_id").to_pylist()
+    for name in update.columns:
+        i = table.schema.get_field_index(name)
+        if i < 0:
+            continue
+        values = table.column(name).to_pylist()
+        new = [(_none(update.at[u, name]) if u in update.index else v) for u, v in zip(ids, values)]
+        table = table.set_column(i, table.schema.field(i), pa.array(new, type=table.schema.field(i).type))
+    return table
+
+
+def _none(v):
+    return None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
 
 
 def describe(store: Store) -> dict:
@@ -294,7 +438,7 @@ def describe(store: Store) -> dict:
     rows = store.num_rows(files)
     labels = {}
     if rows:
-        counts = store.dataset(files).to_table(columns=["label"]).column(0).to_pandas().value_counts(dropna=False)
+        counts = store.read(["label"], files).column(0).to_pandas().value_counts(dropna=False)
         labels = {("null" if k is None or k != k else k): int(v) for k, v in counts.items()}
     return {
         "store": store.uri,

@@ -2,6 +2,7 @@
 TPE + ASHA through Ray Tune), with which resources, and what to do with the best trial.
 
     kind: classifier            # classifier: TrainConfig + fit(); latent: PretrainConfig + pretrain() + probe()
+                                # (albsent.sweep.kinds: everything that differs between the two)
     base: {model: mlp, epochs: 60}   # the config every trial starts from (or base_config: FILE)
     space: {lr: {loguniform: [1.0e-4, 1.0e-2]}, ...}   # see albsent.sweep.space
     metric: val_macro_f1        # classifier: val_macro_f1 | val_loss; latent: probe_macro_f1 | val_loss
@@ -14,12 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from albsent.config import build, merge, read_yaml, require, to_dict
-from albsent.errors import ConfigError
-from albsent.sweep.space import SearchSpace, parse_space
-
-METRICS = {"classifier": {"val_macro_f1": "max", "val_loss": "min", "val_accuracy": "max"},
-           "latent": {"probe_macro_f1": "max", "probe_accuracy": "max", "val_loss": "min"}}
+from albsent.config import build, merge, read_yaml, require, require_seed
+from albsent.sweep.kinds import SweepKind, get_kind
+from albsent.sweep.space import parse_space
 
 
 @dataclass
@@ -70,7 +68,7 @@ class SweepConfig:
 
     def __post_init__(self):
         require(bool(self.name) and "/" not in self.name, self, "name", self.name, "a non-empty name without '/'")
-        metrics = METRICS[self.kind]
+        metrics = self.sweep_kind.metrics
         self.metric = self.metric or next(iter(metrics))
         require(self.metric in metrics, self, "metric", self.metric, f"one of {sorted(metrics)} for kind '{self.kind}'")
         self.mode = self.mode or metrics[self.metric]
@@ -79,6 +77,7 @@ class SweepConfig:
         require(self.max_failures >= 0, self, "max_failures", self.max_failures, "an int >= 0")
         require(self.report_every >= 1, self, "report_every", self.report_every, "an int >= 1")
         require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
+        require_seed(self, self.seed)
         parse_space(self.space)  # syntax errors surface at load time
         if self.base_config:  # absolute: trials run in their own working directories
             require(Path(self.base_config).is_file(), self, "base_config", self.base_config,
@@ -87,24 +86,16 @@ class SweepConfig:
 
     # --- the config every trial is built from ---------------------------------------------------
     @property
+    def sweep_kind(self) -> SweepKind:
+        return get_kind(self.kind)
+
+    @property
     def target(self) -> type:
-        if self.kind == "classifier":
-            from albsent.train.config import TrainConfig
-
-            return TrainConfig
-        from albsent.pretrain.config import PretrainConfig
-
-        return PretrainConfig
+        return self.sweep_kind.target()
 
     def base_dict(self, store: str = "") -> dict:
         data = read_yaml(self.base_config) if self.base_config else {}
-        data = merge(data, self.base)
-        if self.kind == "classifier":
-            data = merge({"num_threads": 1}, data)  # deterministic and fast on shared CPUs
-            if store:
-                data["store"] = store
-        else:
-            data = merge({"threads": 1}, data)
+        data = self.sweep_kind.base(merge(data, self.base), store)
         build(self.target, data)  # report an invalid base before anything starts
         return data
 
@@ -127,22 +118,3 @@ def load_sweep(path: str | Path | None, sets=(), extra: dict | None = None) -> S
 
     return load(SweepConfig, path, sets, extra)
 
-
-def check_keys(config: SweepConfig, space: SearchSpace) -> None:
-    """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
-    base = to_dict(config.trial_config({}))
-    placeholders = set(config.placeholder_keys())
-    used = {m for p in space.params for v in p.values if isinstance(v, str)
-            for m in __import__("re").findall(r"\{(\w+)\}", v)}
-    for p in space.params:
-        if p.key in placeholders:
-            if p.key not in used:
-                raise ConfigError(f"sweep space '{p.key}' is not a {config.target.__name__} field; valid: "
-                                  f"{', '.join(sorted(base))} (or a {{placeholder}} used in another key's choices)")
-            continue
-        node = base
-        for part in p.key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"sweep space '{p.key}' is not a {config.target.__name__} field; valid top-level "
-                                  f"keys: {', '.join(sorted(base))}")
-            node = node[part]

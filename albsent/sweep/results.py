@@ -8,23 +8,24 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from albsent import storage
 from albsent.config import dump_yaml, to_dict
 from albsent.errors import InputError
-from albsent.sweep import storage
+from albsent.sweep.kinds.base import COMMON_COLUMNS
 from albsent.sweep.plots import write_plots
 from albsent.sweep.space import fill
 
 log = logging.getLogger(__name__)
-METRIC_COLUMNS = ("val_macro_f1", "val_accuracy", "val_loss", "test_macro_f1", "test_accuracy",
-                  "test_balanced_accuracy", "test_macro_f1_std", "best_epoch", "epochs_run", "folds",
-                  "probe_macro_f1", "probe_macro_f1_std", "probe_accuracy", "baseline_macro_f1", "val_ratio",
-                  "attach", "fit_seconds", "training_iteration", "time_total_s")
+
+
+def metric_columns(config) -> tuple[str, ...]:
+    """The metrics trials.csv and sweep.json's best trial carry: the kind's, then the common ones."""
+    return config.sweep_kind.columns + COMMON_COLUMNS
 
 
 def _error(trial) -> str:
@@ -47,7 +48,7 @@ def trial_table(config, space, out: str) -> pd.DataFrame:
     from ray.tune import ExperimentAnalysis
 
     analysis = ExperimentAnalysis(storage.join(out, "tune"))
-    rows = []
+    rows, columns = [], metric_columns(config)
     for t in sorted(analysis.trials, key=_order):
         last = t.last_result or {}
         try:
@@ -60,7 +61,7 @@ def trial_table(config, space, out: str) -> pd.DataFrame:
         attempts = len([n for n in names if n.startswith("attempt-")])
         fits = len([n for n in names if n.startswith("fit-")])
         row = {"trial_id": t.trial_id, "state": state, "status": t.status, "attempts": attempts, "fits": fits, **flat,
-               **{k: last[k] for k in METRIC_COLUMNS if k in last}, "error": _error(t),
+               **{k: last[k] for k in columns if k in last}, "error": _error(t),
                "params_json": json.dumps(t.config, sort_keys=True, default=str)}
         rows.append(row)
     return pd.DataFrame(rows)
@@ -73,39 +74,6 @@ def best_row(table: pd.DataFrame, metric: str, mode: str) -> pd.Series | None:
         return None
     idx = done[metric].astype(float).idxmax() if mode == "max" else done[metric].astype(float).idxmin()
     return done.loc[idx]
-
-
-def retrain(config, cfg, data, best: pd.Series, folder: Path) -> dict:
-    """The best config retrained on train+validation and scored on the test split (one split), on
-    the same K folds (cross-validated), or pretrained + probed again (latent)."""
-    if config.kind == "latent":
-        from albsent.pretrain import pretrain, probe
-
-        frames, labeled = data[cfg.features]
-        res = pretrain(cfg, frames, out_dir=folder / "pretrained")
-        metrics = probe(cfg.probe, res.as_pretrained(str(folder / "pretrained")), labeled)
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-        dump_yaml(cfg, folder / "config.yaml")
-        return {"protocol": f"pretrain + {cfg.probe.folds}-fold probe", "macro_f1": metrics["macro_f1"],
-                "macro_f1_std": metrics["macro_f1_std"], "accuracy": metrics["accuracy"],
-                "baseline_macro_f1": metrics["baseline"]["macro_f1"]}
-    from albsent.dataset.splits import Split, make_splits
-    from albsent.train.cv import cross_validate
-    from albsent.train.fit import fit
-
-    d = data[cfg.features]
-    if cfg.split.folds > 1:
-        m = cross_validate(cfg, d, out_dir=folder).metrics
-        return {"protocol": f"{cfg.split.folds}-fold cross-validation by {d.group_by} (same folds as the trials)",
-                **{k: m[k] for k in ("macro_f1", "macro_f1_std", "accuracy", "accuracy_std", "balanced_accuracy")}}
-    split = make_splits(cfg.split, d.labels, d.groups, d.splits, cfg.seed)[0]
-    epochs = int(best.get("best_epoch", cfg.epochs) or cfg.epochs)
-    trval = np.sort(np.concatenate([split.train, split.val]))
-    res = fit(replace(cfg, epochs=max(1, epochs)), d, split=Split(trval, np.zeros(0, np.int64), split.test),
-              out_dir=folder)
-    return {"protocol": f"train+validation ({len(trval)} rows, {epochs} epochs = the trial's best epoch), "
-                        f"held-out test split ({len(split.test)} rows, by {d.group_by})",
-            **{k: res.metrics[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")}}
 
 
 def finish(config, space, store: str, out: str, data: dict, sweep_seconds: float = 0.0) -> dict:
@@ -129,10 +97,11 @@ def finish(config, space, store: str, out: str, data: dict, sweep_seconds: float
         dump_yaml(cfg, local / "best_config.yaml")
         summary["best"] = {"trial_id": best["trial_id"], "value": float(best[config.metric]),
                            "params": {k: _py(best[k]) for k in keys if k in best and not pd.isna(best[k])},
-                           **{k: _py(best[k]) for k in METRIC_COLUMNS if k in best and not pd.isna(best[k])}}
+                           **{k: _py(best[k]) for k in metric_columns(config)
+                              if k in best and not pd.isna(best[k])}}
         if config.retrain:
             (local / "final").mkdir(exist_ok=True)
-            summary["final"] = retrain(config, cfg, data, best, local / "final")
+            summary["final"] = config.sweep_kind.retrain(cfg, data[cfg.features], best, local / "final")
     else:
         log.warning("sweep %s: no trial completed; no best config", config.name)
     (local / "sweep.json").write_text(json.dumps(summary, indent=1, default=_py))

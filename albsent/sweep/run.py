@@ -16,11 +16,12 @@ import time
 
 import yaml
 
+from albsent import storage
 from albsent.config import build, diff, to_dict, to_yaml
 from albsent.errors import ConfigError
-from albsent.sweep import storage
 from albsent.sweep.config import SweepConfig
-from albsent.sweep.data import build_space, load_all
+from albsent.sweep.data import load_all
+from albsent.sweep.space import build_space
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "tune"
@@ -56,26 +57,28 @@ def run_sweep(config: SweepConfig | None, store: str | None, out: str, resume: b
     from ray import tune
 
     from albsent.dataset.spec import column_info
-    from albsent.pipeline.cluster import ray_session
+    from albsent.pipeline.cluster import check_resources, ray_session
     from albsent.store import Store
     from albsent.sweep.results import finish
     from albsent.sweep.search import close_orphans, make_scheduler, make_searcher, optuna_url, reports_per_trial
     from albsent.sweep.trainable import run_trial
 
     out = str(out) if storage.is_uri(str(out)) else os.path.abspath(out)
+    if resume:
+        storage.check_owned(out, "--resume")  # resuming unpickles Ray Tune state from `out`
     config, store = prepare(config, store, out, resume)
     config = config.inlined()
     store = store if storage.is_uri(store) else os.path.abspath(store)
     space = build_space(config, column_info(Store(store).schema), store)
     storage.write_text(storage.join(out, "sweep.yaml"), to_yaml({"sweep": to_dict(config), "store": store}))
-    if config.kind == "latent":
-        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"  # pretraining reports precede the probe metric
+    os.environ.update(config.sweep_kind.tune_env)
     t0 = time.perf_counter()
     data = load_all(config, space, store)  # every feature spec of the space, read once here
     log.info("sweep %s: %d feature spec(s) loaded in %.1f s", config.name, len(data), time.perf_counter() - t0)
     with ray_session(address, num_cpus=num_cpus):
         import ray
 
+        check_resources({"CPU": config.resources.cpu, "GPU": config.resources.gpu}, "resources.cpu, resources.gpu")
         refs = {spec: ray.put(d) for spec, d in data.items()}
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, refs=refs, sweep=config, space=space, out=out, store=store),

@@ -8,8 +8,8 @@ import os
 
 from ray.tune.search.optuna import OptunaSearch
 
+from albsent import storage
 from albsent.errors import ConfigError
-from albsent.sweep import storage
 from albsent.sweep.config import SweepConfig
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,4 @@ def make_scheduler(config: SweepConfig, max_t: int):
 
 def reports_per_trial(config: SweepConfig) -> int:
     """How many results one full trial reports (ASHA's max_t)."""
-    base, k = config.trial_config({}), config.report_every
-    if config.kind == "classifier":
-        return base.split.folds if base.split.folds > 1 else base.epochs // k + 1
-    return -(-base.iterations // base.val_every) // k + base.probe.folds + 1
+    return config.sweep_kind.reports_per_trial(config.trial_config({}), config.report_every)

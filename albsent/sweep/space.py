@@ -17,21 +17,35 @@ one of the values (else the base config's value is kept). A choice may be *filte
 was sampled before it (a model's attachment points, the feature kinds a classifier reads, the
 layers an SSL model has): a `Filter` returns the valid subset, and the Optuna parameter is then
 named `KEY[context]`, because Optuna needs one fixed choice list per parameter name.
-`{name}` placeholders in string values are filled from other sampled keys when resolving;
-keys that only serve placeholders (no '.' and not a config field) never reach the config.
+`{name}` placeholders in string values are filled from other sampled keys when resolving
+(`PLACEHOLDER`, the one definition: a name may be dotted, `{window.length}`); keys that only
+serve placeholders (no '.' and not a config field) never reach the config. `build_space` puts
+a sweep's space together: its kind's filters (albsent.sweep.kinds) and the key checks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from albsent.config import to_dict
 from albsent.errors import ConfigError
 
-KINDS = ("choice", "uniform", "loguniform", "int", "logint")
+if TYPE_CHECKING:
+    from albsent.sweep.config import SweepConfig
+
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int", "logint")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+def placeholders(text) -> list[str]:
+    """'ssl:{ssl_model}:{ssl_layer}' -> ['ssl_model', 'ssl_layer'] (nothing for a non-string)."""
+    return PLACEHOLDER.findall(text) if isinstance(text, str) else []
+
+
 # A filter gets (key, declared choices, values sampled so far) and returns (valid choices, context).
 Filter = Callable[[str, list, dict], "tuple[list, str]"]
 
@@ -39,14 +53,14 @@ Filter = Callable[[str, list, dict], "tuple[list, str]"]
 @dataclass(frozen=True)
 class Param:
     key: str
-    kind: str
+    dist: str  # one of DISTRIBUTIONS
     values: tuple  # choice: the choices; others: (low, high)
     step: float | int | None = None
     when: tuple = ()  # ((key, (allowed values...)), ...)
 
     @property
     def log(self) -> bool:
-        return self.kind in ("loguniform", "logint")
+        return self.dist in ("loguniform", "logint")
 
     def active(self, sampled: dict) -> bool:
         return all(k in sampled and sampled[k] in allowed for k, allowed in self.when)
@@ -59,31 +73,35 @@ def parse_param(key: str, spec: Any) -> Param:
     spec = dict(spec)
     when_raw = spec.pop("when", {}) or {}
     step = spec.pop("step", None)
-    kinds = [k for k in spec if k in KINDS]
-    unknown = sorted(set(spec) - set(KINDS))
-    if unknown or len(kinds) != 1:
-        raise ConfigError(f"{where}: expected exactly one of {', '.join(KINDS)} (plus optional 'when', 'step'); "
-                          f"got {sorted(spec) or 'nothing'}")
-    kind = kinds[0]
-    values = spec[kind]
-    if kind == "choice":
+    dists = [k for k in spec if k in DISTRIBUTIONS]
+    unknown = sorted(set(spec) - set(DISTRIBUTIONS))
+    if unknown or len(dists) != 1:
+        raise ConfigError(f"{where}: expected exactly one of {', '.join(DISTRIBUTIONS)} "
+                          f"(plus optional 'when', 'step'); got {sorted(spec) or 'nothing'}")
+    dist = dists[0]
+    values = spec[dist]
+    if dist == "choice":
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}: 'choice' must be a non-empty list. Got {values!r} instead.")
         if len({repr(v) for v in values}) != len(values):
             raise ConfigError(f"{where}: 'choice' lists a value twice: {values!r}")
     else:
         ok = (isinstance(values, list) and len(values) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
         if not ok or values[0] >= values[1]:
-            raise ConfigError(f"{where}: '{kind}' must be [low, high] numbers with low < high. Got {values!r} instead.")
-        if kind in ("loguniform", "logint") and values[0] <= 0:
-            raise ConfigError(f"{where}: '{kind}' needs low > 0. Got {values!r} instead.")
-        if kind in ("int", "logint") and not all(isinstance(v, int) for v in values):
-            raise ConfigError(f"{where}: '{kind}' bounds must be ints. Got {values!r} instead.")
+            raise ConfigError(f"{where}: '{dist}' must be [low, high] finite numbers with low < high. "
+                              f"Got {values!r} instead.")
+        if dist in ("loguniform", "logint") and values[0] <= 0:
+            raise ConfigError(f"{where}: '{dist}' needs low > 0. Got {values!r} instead.")
+        if dist in ("int", "logint") and not all(isinstance(v, int) for v in values):
+            raise ConfigError(f"{where}: '{dist}' bounds must be ints. Got {values!r} instead.")
+        if step is not None and not (isinstance(step, (int, float)) and not isinstance(step, bool)
+                                     and math.isfinite(step) and step > 0):
+            raise ConfigError(f"{where}: 'step' must be a finite number > 0. Got {step!r} instead.")
     if not isinstance(when_raw, dict):
         raise ConfigError(f"{where}: 'when' must map keys to a value or list of values. Got {when_raw!r} instead.")
     when = tuple((k, tuple(v) if isinstance(v, list) else (v,)) for k, v in when_raw.items())
-    return Param(key, kind, tuple(values), step, when)
+    return Param(key, dist, tuple(values), step, when)
 
 
 def parse_space(raw: dict | None) -> list[Param]:
@@ -124,15 +142,15 @@ class SearchSpace:
             if not p.active(out):
                 continue
             name, choices = p.key, list(p.values)
-            if p.kind == "choice" and p.key in self.filters:
+            if p.dist == "choice" and p.key in self.filters:
                 choices, ctx = self.filters[p.key](p.key, choices, out)
                 if not choices:
                     raise ConfigError(f"sweep space '{p.key}': no valid choice given {out} (declared {list(p.values)})")
                 if ctx:
                     name = f"{p.key}[{ctx}]"
-            if p.kind == "choice":
+            if p.dist == "choice":
                 out[p.key] = trial.suggest_categorical(name, choices) if len(choices) > 1 else choices[0]
-            elif p.kind in ("uniform", "loguniform"):
+            elif p.dist in ("uniform", "loguniform"):
                 out[p.key] = trial.suggest_float(name, float(p.values[0]), float(p.values[1]), log=p.log,
                                                  step=None if p.log else p.step)
             else:
@@ -170,11 +188,11 @@ class SearchSpace:
                     new.append(c)
                     continue
                 choices = list(p.values)
-                if p.kind == "choice" and p.key in self.filters:
+                if p.dist == "choice" and p.key in self.filters:
                     choices, _ = self.filters[p.key](p.key, choices, c)
-                elif p.kind in ("int", "logint"):
+                elif p.dist in ("int", "logint"):
                     choices = list(range(p.values[0], p.values[1] + 1, int(p.step or 1)))
-                elif p.kind != "choice":
+                elif p.dist != "choice":
                     raise ConfigError(f"sweep space '{p.key}': a continuous range cannot decide which data to load; "
                                       "use 'choice'")
                 new += [{**c, p.key: v} for v in choices]
@@ -182,6 +200,12 @@ class SearchSpace:
             if len(combos) > limit:
                 raise ConfigError(f"sweep space: more than {limit} combinations of {keys}; narrow the choices")
         return combos
+
+    def values(self, key: str, default) -> list:
+        """Every value `key` can take (placeholders filled; `default` where it is not sampled), sorted."""
+        if not any(p.key == key for p in self.params):
+            return [default]
+        return sorted({fill(c.get(key, default), c) for c in self.enumerate((key,))}, key=str)
 
     def _deps(self, keys) -> set[str]:
         """Keys that `keys` depend on through `when` or placeholders (transitively)."""
@@ -191,7 +215,7 @@ class SearchSpace:
             p = by_key.get(todo.pop())
             if p is None:
                 continue
-            refs = [k for k, _ in p.when] + [m for v in p.values if isinstance(v, str) for m in PLACEHOLDER.findall(v)]
+            refs = [k for k, _ in p.when] + [m for v in p.values for m in placeholders(v)]
             refs += list(getattr(self.filters.get(p.key), "deps", ()))  # what a filter reads
             for r in refs:
                 if r not in deps:
@@ -236,3 +260,30 @@ def fill(value, sampled: dict):
 
     return PLACEHOLDER.sub(sub, value)
 
+
+def build_space(config: SweepConfig, info: dict, store: str = "") -> SearchSpace:
+    """The SearchSpace of `config`, with its kind's filters computed from the store's columns
+    `info` (albsent.dataset.spec.column_info); every key checked against the target config."""
+    params = parse_space(config.space)
+    space = SearchSpace(params, config.sweep_kind.filters(config, params, info, store), config.placeholder_keys())
+    check_keys(config, space)
+    return space
+
+
+def check_keys(config: SweepConfig, space: SearchSpace) -> None:
+    """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
+    base = to_dict(config.trial_config({}))
+    target = config.target.__name__
+    used = {m for p in space.params for v in p.values for m in placeholders(v)}
+    for p in space.params:
+        if p.key in config.placeholder_keys():
+            if p.key not in used:
+                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid: "
+                                  f"{', '.join(sorted(base))} (or a {{placeholder}} used in another key's choices)")
+            continue
+        node = base
+        for part in p.key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid top-level "
+                                  f"keys: {', '.join(sorted(base))}")
+            node = node[part]

@@ -1,6 +1,7 @@
 """The Tune trainable: one trial = the same Ray-free `fit()` (classifier) or `pretrain()` +
-`probe()` (latent) as the CLI, with callbacks that `tune.report` every epoch / validation step /
-fold, and a final report carrying a checkpoint (model bundle + result.json).
+`probe()` (latent) as the CLI (`SweepKind.trial`, albsent.sweep.kinds), with a `Reporter` that
+`tune.report`s every epoch / validation step / fold, and a final report carrying a checkpoint
+(model bundle + result.json).
 
 Idempotent across restarts: the final result is also written to SWEEP_DIR/trials/TRIAL_ID/
 result.json before it is reported, so a trial restarted after a driver crash re-reports it
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from albsent.sweep import storage
+from albsent import storage
 
 log = logging.getLogger(__name__)
 
@@ -75,61 +76,6 @@ class Reporter:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def _val_loss(history: list[dict]) -> float:
-    losses = [r["val_loss"] for r in history if "val_loss" in r]
-    return float(min(losses)) if losses else float("nan")
-
-
-def classifier_trial(cfg, data, reporter: Reporter) -> tuple[dict, object]:
-    """fit() (one split, reports per epoch) or fit() per fold (reports per fold) -> (final metrics, bundle)."""
-    from albsent.train.cv import cross_validate
-    from albsent.train.fit import fit
-
-    if cfg.split.folds <= 1:
-        res = fit(cfg, data, on_epoch=reporter)
-        val = res.val_metrics or {}
-        final = {"val_macro_f1": val.get("macro_f1"), "val_accuracy": val.get("accuracy"),
-                 "val_loss": _val_loss(res.history),
-                 "best_epoch": res.metrics["best_epoch"], "epochs_run": res.metrics["epochs_run"]}
-        final.update({f"test_{k}": res.metrics[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")})
-        return final, res.bundle
-    def fold_row(res) -> dict:
-        val = res.val_metrics or {}
-        return {"val_macro_f1": val.get("macro_f1", float("nan")), "val_accuracy": val.get("accuracy", float("nan")),
-                "val_loss": _val_loss(res.history), "best_epoch": res.metrics["best_epoch"],
-                **{f"test_{m}": res.metrics[m] for m in ("macro_f1", "accuracy", "balanced_accuracy")}}
-
-    rows: list[dict] = []
-
-    def on_fold(k: int, res, _running: dict) -> None:
-        rows.append(fold_row(res))
-        if k < cfg.split.folds:
-            reporter(k, {**{key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}, "fold": k})
-
-    cv = cross_validate(cfg, data, on_fold=on_fold)
-    mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
-    final = {**mean, "folds": len(rows), "test_macro_f1_std": float(np.std([r["test_macro_f1"] for r in rows], ddof=1)),
-             "test_pooled_macro_f1": cv.metrics["pooled"]["macro_f1"]}
-    return final, cv.folds[-1].bundle
-
-
-def latent_trial(cfg, frames, data, reporter: Reporter) -> tuple[dict, None, dict]:
-    """pretrain() (reports every validation step) then probe() (reports per fold)."""
-    from albsent.pretrain import pretrain, probe
-
-    res = pretrain(cfg, frames, on_step=lambda s, row: reporter(s, {**row, "stage": "pretrain"}))
-    best_loss = res.metrics.get("best_val_loss", float("nan"))
-    metrics = probe(cfg.probe, res.as_pretrained(), data,
-                    on_step=lambda k, m: reporter(k, {"probe_macro_f1": m["macro_f1"], "probe_accuracy": m["accuracy"],
-                                                      "baseline_macro_f1": m["baseline_macro_f1"],
-                                                      "val_loss": best_loss, "probe_fold": k, "stage": "probe"}))
-    final = {"probe_macro_f1": metrics["macro_f1"], "probe_macro_f1_std": metrics["macro_f1_std"],
-             "probe_accuracy": metrics["accuracy"], "baseline_macro_f1": metrics["baseline"]["macro_f1"],
-             "val_loss": best_loss, "val_ratio": res.metrics.get("val_ratio"), "attach": metrics["probe"]["attach"],
-             "probe_dim": metrics["probe"]["dim"]}
-    return final, None, {"probe_metrics.json": json.dumps(metrics, default=float)}
-
-
 def run_trial(params: dict, refs: dict, sweep, space, out: str, store: str) -> None:
     """Tune function trainable; `refs`: {feature spec: ObjectRef of the data read on the driver}."""
     import ray
@@ -155,12 +101,7 @@ def run_trial(params: dict, refs: dict, sweep, space, out: str, store: str) -> N
     cfg = sweep.trial_config(overrides, store)
     reporter = Reporter(sweep.checkpoint_every, report_every=sweep.report_every)
     t0 = time.perf_counter()
-    extra_files = {}
-    if sweep.kind == "classifier":
-        final, bundle = classifier_trial(cfg, ray.get(refs[cfg.features]), reporter)
-    else:
-        frames, data = ray.get(refs[cfg.features])
-        final, bundle, extra_files = latent_trial(cfg, frames, data, reporter)
+    final, bundle, extra_files = sweep.sweep_kind.trial(cfg, ray.get(refs[cfg.features]), reporter)
     final = _clean({**final, "fit_done": True, "fit_seconds": time.perf_counter() - t0, "attempt": attempts})
     storage.write_text(storage.join(folder, "result.json"),
                        json.dumps({"final": final, "params": params}, default=float))

@@ -24,6 +24,11 @@ TINY = dict(
     num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
 )
 
+# A few layers of a few hundred units: on one CPU thread about as fast as decoding a 44.1 kHz
+# FLAC clip and resampling it, the case where decoding in series halves the rate (bench/).
+SMALL = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
+             conv_dim=(128,) * 7, num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=16)
+
 
 def _config(family: str, feat_extract_norm: str, **overrides):
     from transformers import HubertConfig, Wav2Vec2Config, WavLMConfig
@@ -40,15 +45,15 @@ def save_model(
     out_dir: str | Path, family: str, feat_extract_norm: str = "group", size: str = "tiny", seed: int = 0,
     do_normalize: bool | None = None, **overrides,
 ) -> Path:
-    """Build a random `family` model of `size` ("tiny" or "base": the released base
-    architecture, 12 layers x 768) and write it (safetensors + preprocessor_config.json) to
+    """Build a random `family` model of `size` ("tiny", "small" (4 x 256) or "base": the
+    released base architecture, 12 layers x 768) and write it (safetensors + preprocessor_config.json) to
     `out_dir`. `do_normalize=None` writes no feature-extractor config, so the loader infers it."""
     import torch
     from transformers import AutoModel, Wav2Vec2FeatureExtractor
 
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    sizes = {"tiny": TINY, "base": {}}
+    sizes = {"tiny": TINY, "small": SMALL, "base": {}}
     if size not in sizes:
         raise ValueError(f"size must be one of {sorted(sizes)}, got {size!r}")
     config = _config(family, feat_extract_norm, **{**sizes[size], **overrides})

@@ -1,6 +1,7 @@
 """What a run folder holds besides the model: metrics.json, predictions.csv, config.yaml,
-confusion_matrix.png and loss_curve.png (train vs validation loss, the paper's Fig 10).
-Plots use matplotlib's Agg backend (no display needed)."""
+confusion_matrix.png and loss_curve.png (train vs validation loss, the paper's Fig 10; also a
+pretraining run's, per iteration with its baselines). Plots use matplotlib's Agg backend
+(albsent.runtime.pyplot: no display needed)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from albsent.runtime import pyplot
 
-def _plt():
-    from albsent.runtime import pyplot
-
-    return pyplot()
+BASELINE_STYLES = [(":", "grey"), ("-.", "black"), (":", "tab:green")]  # plot_loss's reference lines, in order
 
 
 def plot_confusion(cm, labels: list[str], path: str | Path, title: str = "") -> None:
     """Counts in each cell; colour = share of the true class (row-normalised)."""
-    plt = _plt()
+    plt = pyplot()
     cm = np.asarray(cm)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2.5, 1.1 * len(labels) + 2))
@@ -38,29 +37,46 @@ def plot_confusion(cm, labels: list[str], path: str | Path, title: str = "") -> 
     plt.close(fig)
 
 
-def plot_loss(histories: list[list[dict]], path: str | Path, title: str = "") -> None:
-    """Train (solid) vs validation (dashed) loss per epoch; one pair of lines per fold."""
-    plt = _plt()
+def plot_loss(histories: list[list[dict]], path: str | Path, title: str = "", *, x: str = "epoch",
+              xlabel: str = "", ylabel: str = "cross-entropy loss", baselines: dict[str, str] | None = None) -> None:
+    """Train (solid) vs validation (dashed) loss against history key `x`; one pair of lines per
+    fold. Validation is drawn where a row has a finite `val_loss`, a vertical line marks a row's
+    `best_epoch`, and `baselines` ({history key: legend label}, e.g. pretraining's
+    predict-the-mean loss) are drawn from the first history. No rows: no file."""
+    if not any(histories):
+        return
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    suffix = " (one line per fold)" if len(histories) > 1 else ""
+    alpha = 1.0 if len(histories) == 1 else 0.6
     for k, hist in enumerate(histories):
-        epochs = [r["epoch"] for r in hist]
-        suffix = " (one line per fold)" if len(histories) > 1 else ""
-        alpha = 1.0 if len(histories) == 1 else 0.6
-        ax.plot(epochs, [r["train_loss"] for r in hist], color="tab:blue", alpha=alpha,
-                label="train" + suffix if k == 0 or not suffix else None)
-        if any("val_loss" in r for r in hist):
-            ax.plot(epochs, [r.get("val_loss", np.nan) for r in hist], "--", color="tab:orange", alpha=alpha,
-                    label="validation" + suffix if k == 0 or not suffix else None)
+        steps = [r[x] for r in hist]
+        first = k == 0 or not suffix
+        ax.plot(steps, [r["train_loss"] for r in hist], color="tab:blue", alpha=alpha,
+                label="train" + suffix if first else None)
+        val = [_value(r.get("val_loss")) for r in hist]
+        if np.isfinite(val).any():
+            ax.plot(steps, val, "--", color="tab:orange", alpha=alpha, label="validation" + suffix if first else None)
             best = hist[-1].get("best_epoch")
             if best:
                 ax.axvline(best, color="grey", lw=0.6, alpha=alpha)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy loss")
+    for i, (key, label) in enumerate((baselines or {}).items()):
+        values = [_value(r.get(key)) for r in histories[0]]
+        if np.isfinite(values).any():
+            style, color = BASELINE_STYLES[i % len(BASELINE_STYLES)]
+            ax.plot([r[x] for r in histories[0]], values, style, color=color, label=label)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "train vs validation loss")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _value(v) -> float:
+    """A history value as a float (None, e.g. NaN read back from JSON, -> NaN)."""
+    return float("nan") if v is None else float(v)
 
 
 def write_json(obj, path: str | Path) -> None:

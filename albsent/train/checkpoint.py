@@ -25,6 +25,7 @@ class BundleError(AlbsentError):
 class Bundle:
     state: dict[str, torch.Tensor]
     meta: dict = field(default_factory=dict)
+    folder: str = ""  # where it was loaded from (for messages)
 
     @property
     def labels(self) -> list[str]:
@@ -62,7 +63,22 @@ def load_bundle(folder: str | Path) -> Bundle:
         state = load_file(str(folder / WEIGHTS))
     except Exception as exc:  # safetensors raises its own error types for damaged files
         raise BundleError(f"{folder / WEIGHTS}: cannot read weights ({exc})") from exc
-    return Bundle(state, meta)
+    return Bundle(state, meta, str(folder))
+
+
+def load_weights(model: torch.nn.Module, bundle: Bundle) -> torch.nn.Module:
+    """model.load_state_dict(bundle.state), with a BundleError naming the file and the first
+    differences when the weights do not fit the model that model.json describes."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in bundle.state.items()}
+    if want != got:
+        diffs = [f"{k} is {list(got[k])}, expected {list(want[k])}" for k in want if k in got and got[k] != want[k]]
+        diffs += [f"{k} missing" for k in want if k not in got] + [f"unexpected {k}" for k in got if k not in want]
+        more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+        raise BundleError(f"{Path(bundle.folder, WEIGHTS)}: weights do not fit the model described in {META}: "
+                          f"{'; '.join(diffs[:3])}{more}; were the weights replaced by another run's?")
+    model.load_state_dict(bundle.state)
+    return model
 
 
 def bundle_model(bundle: Bundle) -> torch.nn.Module:
@@ -71,5 +87,4 @@ def bundle_model(bundle: Bundle) -> torch.nn.Module:
 
     m = bundle.meta["model"]
     model = build_model(m["name"], m["input_dim"], m["n_classes"], m["hparams"], m.get("n_layers"))
-    model.load_state_dict(bundle.state)
-    return model.eval()
+    return load_weights(model, bundle).eval()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from albsent.config import require
+from albsent.config import require, require_seed
 from albsent.dataset.splits import SplitConfig
 
 
@@ -52,6 +52,7 @@ class TrainConfig:
         require(self.grad_clip >= 0, self, "grad_clip", self.grad_clip, "a float >= 0")
         require(self.num_threads >= 0, self, "num_threads", self.num_threads, "an int >= 0")
         require(1 <= self.frame_stride <= 100, self, "frame_stride", self.frame_stride, "an int in [1, 100]")
+        require_seed(self, self.seed)
 
     def hparams(self) -> dict:
         from albsent.models import MODEL_HPARAMS

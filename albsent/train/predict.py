@@ -23,7 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow.fs as pafs
 
+from albsent import storage
 from albsent.audio.io import AUDIO_EXTENSIONS, decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
@@ -76,9 +78,18 @@ class Member:
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Files as given; folders searched recursively for audio. A missing path is kept (it fails per file)."""
+    """Files as given; folders searched recursively for audio (local or object-store URIs). A
+    missing path is kept (it fails per file)."""
     out: list[str] = []
     for item in inputs:
+        if storage.is_uri(str(item)):  # an object or a folder in an object store
+            fs, key = storage.split(str(item))
+            if fs.get_file_info(key).type == pafs.FileType.Directory:
+                out += sorted(storage.normalize(str(item)) + "/" + i.path[len(key) + 1:]
+                              for i in storage.list_files(str(item)) if i.base_name.lower().endswith(AUDIO_EXTENSIONS))
+            else:
+                out.append(str(item))
+            continue
         p = Path(item)
         if p.is_dir():
             found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
@@ -108,7 +119,7 @@ def manifest_speakers(csv_path: str | Path) -> dict[str, str | None]:
 
 class Predictor:
     def __init__(self, run: str | Path):
-        from albsent.pipeline.config import ExtractConfig, build_extractors
+        from albsent.features.config import ExtractConfig, build_extractors
 
         found = run_members(run)
         self.bundles = [b for b, _ in found]
@@ -118,6 +129,10 @@ class Predictor:
             raise BundleError(f"{run}: its models disagree on the labels")
         if any(b.meta.get("extract_config") != first.get("extract_config") for b in self.bundles):
             raise BundleError(f"{run}: its models come from stores with different extract configs")
+        if not first.get("extract_config"):
+            raise BundleError(f"{Path(self.bundles[0].folder, 'model.json')}: no 'extract_config' (the store's extract "
+                              "config, needed to featurise new audio as the store did); retrain with `albsent train "
+                              "--store STORE`, or copy the 'config' of STORE/_albsent.json there as 'extract_config'")
         self.members = [Member.of(b, w) for b, w in found]
         self.by_speaker = any(m.scaling.speaker for m in self.members)
         self.extract_config = build(ExtractConfig, first["extract_config"])

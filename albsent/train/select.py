@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from albsent.config import require
+from albsent.config import require, require_seed
 from albsent.dataset.data import Data
 from albsent.dataset.splits import Split, SplitConfig, kfold
 from albsent.errors import ConfigError
+from albsent.store.schema import pooled_column, ssl_layer_counts
 from albsent.train.config import TrainConfig
 from albsent.train.cv import cross_validate
 from albsent.train.fit import fit
@@ -69,6 +70,7 @@ class AutoConfig:
         require(bool(self.speaker_norm), self, "speaker_norm", self.speaker_norm, "a non-empty list of true/false")
         require(self.group_by in ("auto", "speaker", "utterance"), self, "group_by", self.group_by,
                 "auto, speaker or utterance")
+        require_seed(self, self.seed)
         for m in self.models:
             require(m in self.C and len(self.C[m]) > 0 and all(c > 0 for c in self.C[m]), self, "C", self.C,
                     f"a mapping with a non-empty list of positive values for every model (missing or bad: {m!r})")
@@ -102,9 +104,9 @@ def store_feature_groups(meta: dict, columns: dict) -> list[str]:
     for name in meta.get("extractors", {}):
         if name == "ssl":
             continue
-        if f"{name}_func" in columns:  # openSMILE functionals
+        if pooled_column(name, "func") in columns:  # openSMILE functionals
             groups.append(f"{name}.func")
-        elif f"{name}_mean" in columns and f"{name}_std" in columns:
+        elif pooled_column(name, "mean") in columns and pooled_column(name, "std") in columns:
             groups.append(name)
     small = [g for g in groups if not g.startswith("compare")]
     fusions = []
@@ -113,11 +115,9 @@ def store_feature_groups(meta: dict, columns: dict) -> list[str]:
     if "mfcc" in small and "shortterm" in small:
         fusions.append("mfcc+shortterm")
     ssl = []
-    for col, info in sorted(columns.items()):
-        if col.startswith("ssl_") and col.endswith("_mean") and len(info["shape"]) == 2:
-            alias, n = col[4:-5], info["shape"][0]
-            picks = sorted({round(n * q) for q in (0.25, 0.5, 0.75)} | {n - 1})
-            ssl += [f"ssl:{alias}:{k}" for k in picks if 0 <= k < n]
+    for alias, n in sorted(ssl_layer_counts(columns).items()):
+        picks = sorted({round(n * q) for q in (0.25, 0.5, 0.75)} | {n - 1})
+        ssl += [f"ssl:{alias}:{k}" for k in picks if 0 <= k < n]
     return groups + fusions + ssl
 
 

@@ -13,6 +13,7 @@ from albsent.features.mfcc import MfccConfig
 from albsent.features.opensmile_sets import CompareConfig, EgemapsConfig
 from albsent.features.shortterm import ShortTermConfig
 from albsent.features.ssl import SslConfig
+from albsent.store.store import SCHEMA_VERSION
 
 
 @dataclass
@@ -49,6 +50,11 @@ class ExtractConfig:
     # "auto": actors on a single node, tasks on a multi-node cluster; always actors for a model (ssl).
     compute: Literal["auto", "actors", "tasks"] = "auto"
     num_actors: int | None = None  # actor pool size; None: 1 for a model, else every CPU slot of the cluster
+    # Model extractors (ssl): "staged" decodes on CPU tasks, runs the model on the actor pool and writes
+    # parts on CPU tasks (pipeline/stages.py); "single": one actor does all of it in series. "auto":
+    # staged when the model actors get GPUs, single on CPU, where bench/extract_ssl.py --pipeline measured
+    # decoding beside the model slowing its forward pass by a third on 2 vCPUs (README, Benchmarks).
+    model_pipeline: Literal["auto", "staged", "single"] = "auto"
     # custom Ray resources per task/actor, e.g. {cpu_node: 0.001} (cluster/)
     resources: dict[str, float] = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
@@ -96,10 +102,17 @@ def build_extractors(config: ExtractConfig) -> list:
     ]
 
 
+SHARED = ["audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]  # one per store
+
+
 def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[str], created_utc: str) -> dict:
-    described = {e.name: e.metadata() for e in extractors}
+    """The store's self-description. Each feature group (extractor) records its config and that
+    config's hash; `shared_hash` covers what all groups share (SHARED); `config_hash` the whole."""
+    stored = config.stored()
+    described = {e.name: {**e.metadata(), "config_hash": stable_hash(stored.get(e.name))} for e in extractors}
     return {
-        "schema_version": 1,
+        "shared_hash": stable_hash({k: stored[k] for k in SHARED}),
+        "schema_version": SCHEMA_VERSION,
         "albsent_version": __version__,
         "created_utc": created_utc,
         "config": config.stored(),

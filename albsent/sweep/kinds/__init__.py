@@ -1,0 +1,22 @@
+"""Sweep kinds: everything a classifier sweep and a latent sweep do differently, behind one
+interface (`SweepKind`, albsent.sweep.kinds.base), one file per kind. The rest of the sweep
+(config, space, data, trainable, results, run) asks `config.sweep_kind` and never the kind's name.
+
+    classifier  TrainConfig + the one fit() (per epoch; per fold when cross-validated)
+    latent      PretrainConfig + pretrain() (per validation step) + probe() (per fold)
+"""
+
+from albsent.registry import lookup
+from albsent.sweep.kinds.base import SweepKind
+from albsent.sweep.kinds.classifier import ClassifierKind
+from albsent.sweep.kinds.latent import LatentKind
+
+KINDS: dict[str, SweepKind] = {k.name: k for k in (ClassifierKind(), LatentKind())}
+
+
+def get_kind(name: str) -> SweepKind:
+    """KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"."""
+    return lookup(KINDS, "sweep kind", name)
+
+
+__all__ = ["KINDS", "ClassifierKind", "LatentKind", "SweepKind", "get_kind"]
