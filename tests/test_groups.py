@@ -43,8 +43,10 @@ def test_adding_a_group_equals_extracting_every_group_at_once(corpus, store, ray
 
     shortterm = build(ExtractConfig, {"features": ["shortterm"], **roots})
     # an earlier run that recorded the add and rewrote one part before it died
-    _, st, meta = prepare(str(full), str(out), shortterm)
-    assert meta.pop("adding") == ["shortterm"] and Store(str(out)).meta["adding"]["features"] == ["shortterm"]
+    prepared = prepare(str(full), str(out), shortterm)
+    meta = prepared.meta
+    assert prepared.adding == ["shortterm"] and Store(str(out)).meta["adding"]["features"] == ["shortterm"]
+    assert prepared.config.features == ["mfcc", "shortterm"]
     one = sorted(out.glob("part-*.parquet"))[0]
     done = AddGroupsBlock(meta["config"] | {"batch_size": 4}, str(out), meta, ["shortterm"])(
         pd.DataFrame({"part": [str(one)]}))

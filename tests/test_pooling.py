@@ -211,8 +211,8 @@ def rich_store(tmp_path_factory):
                            seed=4)
     out = tmp_path_factory.mktemp("st") / "rich"
     config = ExtractConfig()  # mfcc + shortterm (f0 on)
-    items, store, meta = prepare(str(manifest), str(out), config)
-    ExtractBlock(to_dict(config), store.uri, meta)(items)
+    p = prepare(str(manifest), str(out), config)
+    ExtractBlock(to_dict(config), p.store.uri, p.meta)(p.items)
     return out
 
 

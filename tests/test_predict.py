@@ -22,8 +22,8 @@ def build_store(manifest: Path, out: Path, config) -> Path:
     from albsent.pipeline.extract import prepare
     from albsent.pipeline.worker import ExtractBlock
 
-    items, store, meta = prepare(str(manifest), str(out), config)
-    ExtractBlock(to_dict(config), store.uri, meta)(items)
+    p = prepare(str(manifest), str(out), config)
+    ExtractBlock(to_dict(config), p.store.uri, p.meta)(p.items)
     return out
 
 

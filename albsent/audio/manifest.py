@@ -164,15 +164,20 @@ def scan_directory(root: str | Path, labels_from: str = "none", allowed_roots=()
                 skipped[Path(name).suffix or "(none)"] += 1
     if skipped:
         log.warning("%s: ignored %d non-audio file(s) by extension: %s", root, sum(skipped.values()), dict(skipped))
-    if not files:
+    return _folder_items(root, [f.relative_to(root).as_posix() for f in files], [str(f) for f in files], labels_from)
+
+
+def _folder_items(root, keys: list[str], paths: list[str], labels_from: str) -> pd.DataFrame:
+    """The items of a folder input (local or URI): `keys` relative to it ("/"-separated); with
+    labels_from "parent", each file's label is the name of the folder it is in."""
+    if not keys:
         raise InputError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
-    df = pd.DataFrame({"key": [str(f.relative_to(root)) for f in files], "path": [str(f) for f in files]})
+    df = pd.DataFrame({"key": keys, "path": paths})
     if labels_from == "parent":
-        parents = [f.parent for f in files]
-        if any(p == root for p in parents):
+        if any("/" not in k for k in keys):
             raise InputError(f"{root}: --labels-from parent needs every file inside a class folder; "
                              "found files at the top level")
-        df["label"] = [p.name for p in parents]
+        df["label"] = [k.rsplit("/", 2)[-2] for k in keys]
     else:
         df["label"] = None
     return df
@@ -189,17 +194,8 @@ def scan_uri(root: str, labels_from: str = "none") -> pd.DataFrame:
     _, prefix = storage.split(root)
     files = sorted((i for i in infos if not any(part.startswith(".") for part in i.path[len(prefix) + 1:].split("/"))
                     and i.base_name.lower().endswith(AUDIO_EXTENSIONS)), key=lambda i: i.path)
-    if not files:
-        raise InputError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
     keys = [i.path[len(prefix) + 1:] for i in files]
-    df = pd.DataFrame({"key": keys, "path": [f"{root}/{k}" for k in keys]})
-    if labels_from == "parent":
-        if any("/" not in k for k in keys):
-            raise InputError(f"{root}: --labels-from parent needs every file inside a class folder; "
-                             "found files at the top level")
-        df["label"] = [k.rsplit("/", 2)[-2] for k in keys]
-    else:
-        df["label"] = None
+    df = _folder_items(root, keys, [f"{root}/{k}" for k in keys], labels_from)
     df.attrs["fingerprints"] = {f"{root}/{k}": storage.fingerprint(i) for k, i in zip(keys, files)}
     return df
 

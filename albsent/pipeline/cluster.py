@@ -44,8 +44,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
     kwargs = dict(logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
     if address:
         log.info("connecting to Ray cluster at %s", address)
-        with (environ(LOOPBACK_ENV) if on_loopback(address) else contextlib.nullcontext()), \
-                (loopback_node_ip() if on_loopback(address) else contextlib.nullcontext()):
+        loopback = on_loopback(address)  # (asks the cluster's GCS)
+        with (environ(LOOPBACK_ENV) if loopback else contextlib.nullcontext()), \
+                (loopback_node_ip() if loopback else contextlib.nullcontext()):
             ray.init(address=address, **kwargs)
     else:
         log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())

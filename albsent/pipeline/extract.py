@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from albsent.audio.manifest import BASE_COLUMNS, plan_inputs
-from albsent.config import build, merge, to_dict, to_yaml
+from albsent.config import to_dict, to_yaml
 from albsent.errors import InputError
 from albsent.features.config import ExtractConfig, build_extractors, store_metadata
 from albsent.pipeline.cluster import check_resources, cluster_gpus, quiet_data_context, ray_session
@@ -47,27 +47,34 @@ class ExtractSummary:
     reasons: dict = field(default_factory=dict)
 
 
-def prepare(input_path: str, out: str, config: ExtractConfig,
-            extractors: list | None = None) -> tuple[pd.DataFrame, Store, dict]:
-    """Validate INPUT and the store (all user errors surface here, before any work). Returns the
-    items, the store and the metadata to write with; `meta["config"]` is the config in effect
-    (the store's feature groups plus any added, see pipeline/groups.py) and `meta["adding"]` lists
-    the groups the store's existing rows still lack."""
+@dataclass
+class Prepared:
+    """What `prepare` checked and decided before any work."""
+
+    items: pd.DataFrame  # the planned inputs (audio/manifest.py)
+    store: Store
+    meta: dict  # the metadata parts are written with
+    config: ExtractConfig  # the config in effect: the store's feature groups plus any added (pipeline/groups.py)
+    extractors: list
+    adding: list[str]  # groups the store's existing rows still lack
+
+
+def prepare(input_path: str, out: str, config: ExtractConfig) -> Prepared:
+    """Validate INPUT and the store (all user errors surface here, before any work)."""
     items = plan_inputs(input_path, config.labels_from, config.label_map, config.allowed_roots, config.unlabeled)
     extra = [c for c in items.columns if c not in BASE_COLUMNS]
     store = Store(out)
     adding: list[str] = []
-    if store.exists():
+    existing = store.exists()
+    if existing:
         store.check_version()
         config, adding = reconcile(store.uri, store.meta, config)
-        extractors = None
-    extractors = extractors if extractors is not None else build_extractors(config)
+    extractors = build_extractors(config)
     check_extra_columns(input_path, extra, extractors)
-    created = (store.meta["created_utc"] if store.exists()
-               else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    created = store.meta["created_utc"] if existing else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     meta = store_metadata(config, extractors, extra, created)
     store.create_or_check(meta, adding)
-    return items, store, {**meta, "adding": adding}
+    return Prepared(items, store, meta, config, extractors, adding)
 
 
 def check_extra_columns(input_path: str, extra: list[str], extractors: list) -> None:
@@ -242,10 +249,8 @@ def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = T
 
 def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool,
              retry_quarantined: bool) -> ExtractSummary:
-    items, store, meta = prepare(input_path, out, config)
-    adding = meta.pop("adding")
-    config = build(ExtractConfig, merge(to_dict(config), meta["config"]))  # the store's groups (+ new ones)
-    extractors = build_extractors(config)
+    p = prepare(input_path, out, config)
+    items, store, meta, config, extractors, adding = p.items, p.store, p.meta, p.config, p.extractors, p.adding
     store.write_sidecar("_config.yaml", to_yaml(config))
     plan = plan_resume(items, store, meta["extra_columns"], retry_quarantined)
     todo = plan.todo

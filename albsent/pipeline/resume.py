@@ -20,6 +20,7 @@ import pandas as pd
 
 from albsent import storage
 from albsent.store import Store
+from albsent.store.arrow import scalar
 from albsent.store.schema import FINGERPRINT, MANIFEST_FIELDS
 
 
@@ -54,8 +55,7 @@ def file_sha256(path: str) -> str | None:
 def _eq(a: pd.Series, b: pd.Series) -> pd.Series:
     """Element-wise equality of manifest values, with None / NaN / NA all meaning 'missing'."""
     def norm(col):
-        return pd.Series([None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
-                          for v in col], index=col.index, dtype=object)
+        return pd.Series([None if scalar(v) is None else str(v) for v in col], index=col.index, dtype=object)
 
     x, y = norm(a), norm(b)
     return (x == y) | (x.isna() & y.isna())

@@ -24,6 +24,7 @@ from albsent.features.base import extract_all
 from albsent.features.config import ExtractConfig, build_extractors
 from albsent.runtime import keep_freed_memory
 from albsent.store import QUARANTINE_SCHEMA, Store, store_schema, to_arrow
+from albsent.store.arrow import scalar
 
 log = logging.getLogger(__name__)
 # per input; extract_s: seconds the block spent computing features (on its first row, else 0)
@@ -140,7 +141,7 @@ class ExtractBlock:
                 col = features[f.name]
                 arrays.append(to_arrow([r[f.name] for r in rows], col.shape, col.dtype))
             else:
-                arrays.append(pa.array([_clean(r.get(f.name)) for r in rows], type=f.type))
+                arrays.append(pa.array([scalar(r.get(f.name)) for r in rows], type=f.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     @staticmethod
@@ -148,7 +149,7 @@ class ExtractBlock:
         if not quarantined:
             return None
         recs = [
-            {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": _clean(it.get("label")),
+            {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": scalar(it.get("label")),
              "sha256": sha.get(it["utterance_id"]), "source_bytes": _int(it.get("source_bytes")),
              "source_mtime_ns": _int(it.get("source_mtime_ns")), "reason": r, "error": e}
             for it, r, e in quarantined
@@ -162,15 +163,8 @@ def with_extract_s(summary: pd.DataFrame, seconds: float) -> pd.DataFrame:
     return summary
 
 
-def _clean(v):
-    """pandas gives NaN (or NA) for missing values; Arrow wants None."""
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return v
-
-
 def _int(v) -> int | None:
-    v = _clean(v)
+    v = scalar(v)
     return None if v is None else int(v)
 
 
@@ -236,11 +230,7 @@ class AddGroupsBlock(ExtractBlock):
         arrays = [kept.column(f.name) if f.name in kept.column_names
                   else to_arrow([v[f.name] for v in values], *self._shape(f.name)) for f in self.schema]
         name = path.rsplit("/", 1)[-1][len("part-"):-len(".parquet")]
-        rel = path[len(self.store.root) + 1:]
-        if kept.num_rows:
-            self.store._atomic_parquet(pa.Table.from_arrays(arrays, schema=self.schema), rel)
-        else:
-            self.store.fs.delete_file(path)
+        self.store.replace_part(path, pa.Table.from_arrays(arrays, schema=self.schema))
         sha = {it["utterance_id"]: it["sha256"] for it, _, _ in quarantined}
         self.store.write_part(f"{name}-{'-'.join(self.groups)}", None, self._quarantine_table(quarantined, sha))
         summary = [(u, "stored", len(new[u]), 0.0, "", 0.0) for u in order if u in new]

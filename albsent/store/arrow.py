@@ -4,9 +4,17 @@ pyarrow and duckdb read the store without albsent."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
+
+
+def scalar(v):
+    """A manifest or store value as Arrow wants it: None for every pandas 'missing' (None, NaN, NA)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v
 
 
 def arrow_type(shape: tuple[int | None, ...], dtype: str) -> pa.DataType:

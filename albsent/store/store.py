@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from albsent import storage
 from albsent.errors import StoreError
+from albsent.store.arrow import scalar
 from albsent.store.schema import FINGERPRINT, MANIFEST_FIELDS, QUARANTINE_SCHEMA
 
 META_FILE = "_albsent.json"
@@ -388,19 +389,27 @@ class Store:
                 part_ids = pq.read_table(path, columns=["utterance_id"], filesystem=self.fs).column(0).to_pylist()
                 if not ids.intersection(part_ids):
                     continue
-                table = pq.read_table(path, filesystem=self.fs)
                 gone = set(drop) if folder == "" else set(quarantine_drop)
-                keep = pa.array([u not in gone for u in part_ids])
-                table = table.filter(keep)
+                table = pq.read_table(path, filesystem=self.fs).filter(pa.array([u not in gone for u in part_ids]))
                 if folder == "" and update is not None:
                     table = _set_columns(table, update)
-                rel = path[len(self.root) + 1:]
-                if table.num_rows:
-                    self._atomic_parquet(table, rel)
-                else:
-                    self.fs.delete_file(path)
+                self.replace_part(path, table)
                 n += 1
         return n
+
+    def read_part(self, path: str) -> pa.Table:
+        """One whole part (rows or quarantine), its page checksums verified; OSError/ArrowException
+        when it cannot be read."""
+        with self.fs.open_input_file(path) as fh:
+            return pq.ParquetFile(fh, page_checksum_verification=True).read()
+
+    def replace_part(self, path: str, table: pa.Table) -> None:
+        """Write `table` over the part at `path` (atomically), or delete the part if it is empty.
+        Only the writer holding the lock may call this."""
+        if table.num_rows:
+            self._atomic_parquet(table, path[len(self.root) + 1:])
+        else:
+            self.fs.delete_file(path)
 
     def num_rows(self, files: list[str] | None = None) -> int:
         files = self.part_files() if files is None else files
@@ -418,13 +427,10 @@ def _set_columns(table: pa.Table, update: pd.DataFrame) -> pa.Table:
         if i < 0:
             continue
         values = table.column(name).to_pylist()
-        new = [(_none(update.at[u, name]) if u in update.index else v) for u, v in zip(ids, values)]
+        new = [(scalar(update.at[u, name]) if u in update.index else v) for u, v in zip(ids, values)]
         table = table.set_column(i, table.schema.field(i), pa.array(new, type=table.schema.field(i).type))
     return table
 
-
-def _none(v):
-    return None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
 
 
 def describe(store: Store) -> dict:

@@ -74,8 +74,7 @@ def _read_part(store: Store, path: str, meta: dict, adding_hash: str | None) -> 
     with them is as good as one not yet rewritten."""
     short = path[len(store.root) + 1:]
     try:
-        with store.fs.open_input_file(path) as fh:
-            table = pq.ParquetFile(fh, page_checksum_verification=True).read()
+        table = store.read_part(path)
     except (OSError, pa.ArrowException) as exc:
         return None, Problem("unreadable", short, str(exc).splitlines()[0])
     raw = (table.schema.metadata or {}).get(b"albsent")
@@ -169,8 +168,7 @@ def _verify(store: Store, manifest: str | None, allowed_roots, repair: bool) -> 
     q_ids: set[str] = set()
     for path in store._files(QUARANTINE_DIR):
         try:
-            with store.fs.open_input_file(path) as fh:
-                q = pq.ParquetFile(fh, page_checksum_verification=True).read()
+            q = store.read_part(path)
             q_ids |= set(q.column("utterance_id").to_pylist())
             report.quarantined += q.num_rows
         except (OSError, pa.ArrowException) as exc:
@@ -206,14 +204,9 @@ def _repair(store: Store, report: Report, dupes: dict[str, list[str]]) -> None:
             store.fs.move(src, dst)
             p.repaired = f"moved to {BROKEN_DIR}/; `albsent extract` redoes its {len(p.ids) or 'unknown'} input(s)"
         elif p.kind == "duplicate_ids":
-            path = f"{store.root}/{p.where}"
-            drop = set(p.ids)
+            path, drop = f"{store.root}/{p.where}", set(p.ids)
             table = pq.read_table(path, filesystem=store.fs)
-            table = table.filter(pa.array([i not in drop for i in table.column("id").to_pylist()]))
-            if table.num_rows:
-                store._atomic_parquet(table, p.where)
-            else:
-                store.fs.delete_file(path)
+            store.replace_part(path, table.filter(pa.array([i not in drop for i in table.column("id").to_pylist()])))
             p.repaired = f"removed {len(drop)} duplicate row(s)"
         elif p.kind == "stored_and_quarantined":
             store.rewrite(quarantine_drop=set(p.ids))
