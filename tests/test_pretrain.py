@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from albsent.cli import main
-from albsent.dataset.data import Data
+from albsent.dataset.data import Data, load_frames
 from albsent.dataset.spec import parse
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import AutoencoderConfig
-from albsent.pretrain import PretrainConfig, WindowConfig, Windows, load_frames, load_pretrained, pretrain
+from albsent.pretrain import PretrainConfig, WindowConfig, Windows, load_pretrained, pretrain
 from albsent.testing.sequences import make_sequences
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -56,7 +56,8 @@ def run_pretrain(config, store: str, out: str):
     """What `albsent pretrain` and jobs/pretrain.py run: the store's frames -> AE_RUN; returns the
     PretrainResult (its .metrics is what both print)."""
     from albsent.config import check_out_folder
-    from albsent.pretrain import load_frames, pretrain
+    from albsent.dataset.data import load_frames
+    from albsent.pretrain import pretrain
 
     check_out_folder(out)
     return pretrain(config, load_frames(store, config.features), out_dir=out)

@@ -1,9 +1,8 @@
 """Training examples for pretraining: windows of frame sequences.
 
 Reading the store (every row, labelled or not), the feature names and the validation split by
-utterance are albsent.dataset's (`load_frames`, `holdout_utterances`); `load_frames` and
-`sequence_spec` are re-exported here for callers that import them from this module.
-`Windows` turns normalised sequences into training examples:
+utterance are albsent.dataset's (`load_frames`, `holdout_utterances`). `Windows` turns normalised
+sequences into training examples:
 
     frames: (total_frames, dim) float32, all utterances concatenated
     starts: (windows,) int64 start offsets whose `span` frames stay inside one utterance
@@ -15,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from albsent.dataset.data import load_frames, sequence_spec
 from albsent.errors import ConfigError
 from albsent.pretrain.config import WindowConfig
 
-__all__ = ["Windows", "load_frames", "sequence_spec"]
+__all__ = ["Windows"]
 
 
 class Windows:
