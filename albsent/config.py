@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from albsent.errors import ConfigError
 
 T = TypeVar("T")
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-3, 2.5E+4: numbers YAML 1.1 leaves as text
 
 
 def require(ok: bool, owner: object, field: str, value: Any, expected: str) -> None:
@@ -83,6 +85,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"'{where}' must be an int. Got {value!r} instead.")
         return value
     if tp is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; it is a number
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{where}' must be a number. Got {value!r} instead.")
         return float(value)

@@ -90,9 +90,9 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
     return result
 
 
-# MFCC, the short-term set and openSMILE's eGeMAPS / ComParE functionals (research-only licence):
-# the groups the automatic selection chooses from (README, "Accuracy").
-DEMO_FEATURES = ["mfcc", "shortterm", "egemaps", "compare"]
+# MFCC, the short-term set, openSMILE's eGeMAPS / ComParE functionals (research-only licence) and the
+# recording level: the groups the automatic selection chooses from (README, "Accuracy").
+DEMO_FEATURES = ["mfcc", "shortterm", "egemaps", "compare", "level"]
 # (features, model, overrides): the plain baseline and the paper's MLP(128) with class weights;
 # "auto" is `albsent train` without model flags (nested speaker-independent selection).
 DEMO_RUNS = {

@@ -30,9 +30,21 @@ def is_uri(path: str) -> bool:
     return "://" in str(path)
 
 
+S3_CONNECT_TIMEOUT_S = 5.0  # an endpoint that never answers (a black-holed address) fails in ~10 s, not minutes
+S3_REQUEST_ATTEMPTS = 3  # tries per S3 request inside pyarrow (each waits at most ~3 s without a byte)
+
+
 @lru_cache(maxsize=64)
 def _object_fs(scheme: str, netloc: str) -> pafs.FileSystem:
     fs, _ = pafs.FileSystem.from_uri(f"{scheme}://{netloc}/")
+    if isinstance(fs, pafs.S3FileSystem):  # the same options, with bounded connection waits and retries
+        try:
+            options = fs.__reduce__()[1][0]
+            options.update(region=fs.region, connect_timeout=S3_CONNECT_TIMEOUT_S,
+                           retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=S3_REQUEST_ATTEMPTS))
+            fs = pafs.S3FileSystem(**options)
+        except (TypeError, ValueError, IndexError) as exc:  # another pyarrow: keep its defaults
+            log.debug("S3 timeouts not set (%s)", exc)
     return fs
 
 

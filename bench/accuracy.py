@@ -1,34 +1,50 @@
 """Accuracy: albsent's automatic recipe selection (`albsent train --auto`) against the standard
-recipes a practitioner writes in an afternoon, on the same speaker-independent outer folds.
+recipes a practitioner writes in an afternoon and against nkululeko, a peer tool, all on the same
+speaker-independent outer folds, on every development corpus (bench/corpora.py: EMO-DB and
+EmoSpeech, 3-way sentiment and their emotions, acted and natural, and EMO-DB with the recording
+level varied per speaker).
 
-Measured, per corpus (EMO-DB sentiment: 535 clips, 10 speakers; EmoSpeech sentiment: 2,023
-clips, 106 speakers; labels negative / neutral / positive):
+Measured, per corpus:
 
-1. albsent: `albsent extract MANIFEST --features mfcc,shortterm,egemaps,compare` into
-   WORK/CORPUS/store (once; kept), then `albsent train --store STORE --auto --folds 5` into
-   WORK/CORPUS/auto, timed (wall seconds of the whole command). Its outer out-of-fold predictions
-   (RUN/predictions.csv) give the folds and albsent's pooled macro-F1.
-2. The same outer folds for every recipe: each store row is mapped to its manifest row by the
+1. albsent: `albsent extract WORK/CORPUS/manifest.csv --features mfcc,shortterm,egemaps,compare,level`
+   into WORK/CORPUS/store (once; kept; a corpus with the same clips as one already extracted,
+   e.g. emodb_emotion after emodb, starts from a copy of that store and extract only relabels
+   it), then `albsent train --store STORE --auto --folds 5` into WORK/CORPUS/auto, timed (wall
+   seconds of the whole command). Its outer out-of-fold predictions (RUN/predictions.csv) give
+   the folds and albsent's figures.
+2. The same outer folds for every system: each store row is mapped to its manifest row by the
    absolute path the store records. Clips albsent quarantined (no store row, or no fold) are left
-   out of every recipe and counted. Without an albsent run (`--skip-albsent` and no RUN) the folds
+   out of every system and counted. Without an albsent run (`--skip-albsent` and no RUN) the folds
    are StratifiedGroupKFold(5, shuffle=True, random_state=0) by speaker over the manifest.
 3. 12 standard recipes, written plainly with librosa / openSMILE / scikit-learn (no albsent code):
    features {MFCC40+delta mean/std (160), eGeMAPSv02 functionals (88), both (248)}
    x normalisation {z-score fitted on the training speakers, z-score per speaker}
    x classifier {LogisticRegression, SVC rbf}, both class-balanced, each in
-   make_pipeline(StandardScaler(), clf). Per-clip features are cached in
-   WORK/CORPUS/plain_features.npz.
-4. Pooled macro-F1: f1_score over all out-of-fold predictions pooled, for each recipe and for
-   albsent on the same rows (albsent's own metrics.json `pooled.macro_f1` is printed as a check).
+   make_pipeline(StandardScaler(), clf). Per-clip features (16 kHz) are cached in
+   WORK/features/, keyed by the list of clips. "Best" is the best of the 12 on these folds,
+   chosen with hindsight (an upper bound for picking one of them).
+4. nkululeko (bench/peers.py): the real tool, in its own virtualenv WORK/nkululeko-venv (created
+   on first use), its eGeMAPS + class-weighted SVM recipe, once per fold on exactly these folds
+   (the reported figures) and once with its `[MODEL] logo` over a `fold` column (its scaler is
+   fitted on one split only; see bench/peers.py). Its predictions are read back and checked.
+5. Figures, all computed here with scikit-learn from the out-of-fold predictions: pooled macro-F1
+   (f1_score over all out-of-fold predictions) and per-fold UAR (balanced_accuracy_score on each
+   fold's test speakers), with its mean over folds. albsent's own metrics.json pooled macro-F1 is
+   kept as a check.
 
-Prints two Markdown tables (albsent vs the best recipe per corpus; all 12 recipes) and writes
-WORK/accuracy.json with every figure.
+Prints Markdown tables (per corpus; per fold; all 12 recipes) and writes WORK/accuracy.json
+(WORK/accuracy_limitN.json with --limit) with every figure, the albsent commit, the files changed
+in its work tree, and the start time.
 
-    .venv/bin/python bench/accuracy.py [--corpus emodb] [--work DIR] [--skip-albsent]
+    .venv/bin/python bench/accuracy.py [--corpus NAME ...] [--work DIR] [--limit N]
+        [--skip-albsent] [--no-nkululeko]
 
-`--skip-albsent` does not run albsent: an existing WORK/CORPUS/auto run is used when present,
-otherwise the plain folds above. Feature extraction for the recipes takes ~15 s (EMO-DB) and
-~3 min (EmoSpeech) on 2 shared cores, once; the 12 recipes then take ~10 s and ~1 min.
+--corpus: emodb, emodb_emotion, emodb_levels, emospeech, emospeech_emotion (repeatable; default
+all). --limit N: a label-stratified subset of N clips per corpus, in WORK/CORPUS_limitN (smoke
+runs). --skip-albsent: do not run albsent; use an existing WORK/CORPUS/auto run when present,
+otherwise the plain folds above. On 2 shared cores: albsent extract ~3 min (EMO-DB) and ~10 min
+(EmoSpeech); albsent train --auto ~3 and ~10 min; the recipes' features ~15 s and ~3 min once,
+the 12 recipes ~10 s and ~1 min; nkululeko ~2 and ~6 min.
 
 Licence: eGeMAPS features come from openSMILE (audEERING), which is licensed for research and
 other non-commercial use only; so are figures that depend on it.
@@ -37,6 +53,8 @@ other non-commercial use only; so are figures that depend on it.
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import shutil
 import subprocess
@@ -50,22 +68,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import albsent_cmd, albsent_env  # noqa: E402
+from corpora import CORPORA, Corpus, write_manifest  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
+from peers import nkululeko_python, run_nkululeko  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import f1_score  # noqa: E402
+from sklearn.metrics import balanced_accuracy_score, f1_score  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-CORPORA = ("emodb", "emospeech")
-ALBSENT_FEATURES = "mfcc,shortterm,egemaps,compare"
+ALBSENT_FEATURES = "mfcc,shortterm,egemaps,compare,level"
 FOLDS = 5
 SR = 16000
 JOBS = 2
 CHUNK = 32  # clips per joblib task (one openSMILE object per task)
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------- albsent
@@ -83,33 +102,51 @@ def accepts_overwrite(env: dict) -> bool:
     return "--overwrite" in out
 
 
-def run_albsent(manifest: Path, work: Path) -> dict:
-    """Extract the store (when missing), then time `albsent train --auto`. Returns timings."""
+def sibling_store(corpus: Corpus, work_root: Path, suffix: str, manifest: Path) -> Path | None:
+    """The store of another corpus with exactly the same clips (same `audio`, same paths), if any."""
+    paths = set(pd.read_csv(manifest)["path"])
+    for other in CORPORA.values():
+        work = work_root / f"{other.name}{suffix}"
+        if (other.name != corpus.name and other.audio == corpus.audio and (work / "store" / "_albsent.json").exists()
+                and (work / "auto_timing.json").exists() and set(pd.read_csv(work / "manifest.csv")["path"]) == paths):
+            return work / "store"
+    return None
+
+
+def run_albsent(manifest: Path, audio_root: Path, work: Path, seed: Path | None, features: str) -> dict:
+    """Extract the store (when missing; from a copy of `seed` when given), then time
+    `albsent train --auto`. Returns timings."""
     env = {**albsent_env(), "HF_HUB_OFFLINE": "1"}
     store, run = work / "store", work / "auto"
-    info = {}
+    info = {"features": features}
     if not store.exists():
+        if seed is not None:
+            shutil.copytree(seed, store, ignore=shutil.ignore_patterns("_lock.json"))
+            info["store_copied_from"] = str(seed)
         ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
         try:
             start = time.perf_counter()
-            done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, ["--features", ALBSENT_FEATURES]),
-                                  env=env, capture_output=True, text=True)
+            extra = ["--features", features, "--allow-root", str(audio_root)]
+            done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, extra), env=env, capture_output=True, text=True)
             info["extract_wall_s"] = round(time.perf_counter() - start, 1)
         finally:
             shutil.rmtree(ray_tmp, ignore_errors=True)
         if done.returncode != 0:
+            shutil.rmtree(store, ignore_errors=True)
             raise RuntimeError(f"albsent extract failed:\n{done.stderr[-3000:]}")
         info["extract_summary"] = json.loads(done.stdout.strip().splitlines()[-1])
     overwrite = accepts_overwrite(env)
     if not overwrite:
         shutil.rmtree(run, ignore_errors=True)
     cmd = albsent_train_cmd(store, run, overwrite)
+    info["albsent"] = albsent_version()
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-    info.update(train_wall_s=round(wall, 1), train_cmd=" ".join(cmd[1:]))
+    info.update(train_wall_s=round(wall, 1), train_cmd=" ".join(cmd[1:]),
+                finished=datetime.datetime.now().isoformat(timespec="seconds"))
     (work / "auto_timing.json").write_text(json.dumps(info, indent=2))
     return info
 
@@ -119,11 +156,26 @@ def previous_timing(work: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def albsent_version() -> dict:
+    """The commit albsent runs from, the files under albsent/ that differ from it, and a sha1 of
+    those differences (diff and untracked files), so runs made while albsent changes can be told
+    apart."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PROJECT, capture_output=True, text=True).stdout
+
+    diff = git("diff", "HEAD", "--", "albsent").encode()
+    for path in git("ls-files", "--others", "--exclude-standard", "--", "albsent").split():
+        diff += (PROJECT / path).read_bytes()
+    return {"commit": git("rev-parse", "HEAD").strip(), "commit_date": git("log", "-1", "--format=%cI").strip(),
+            "changed_files": git("status", "--porcelain", "--", "albsent").splitlines(),
+            "changes_sha1": hashlib.sha1(diff).hexdigest()}
+
+
 # ---------------------------------------------------------------- rows and folds
 
 
 def load_manifest(manifest: Path) -> pd.DataFrame:
-    df = pd.read_csv(manifest, dtype={"speaker": str})
+    df = pd.read_csv(manifest, dtype={"speaker": str, "label": str})
     df["abspath"] = [str((manifest.parent / p).resolve()) for p in df["path"]]
     return df[["abspath", "label", "speaker"]]
 
@@ -146,6 +198,8 @@ def albsent_folds(manifest: pd.DataFrame, store: Path, run: Path) -> tuple[pd.Se
     per_row = pred.groupby("row")["fold"].agg(["min", "max"])
     if (per_row["min"] != per_row["max"]).any():
         raise SystemExit(f"{run}: a clip has rows in different folds")
+    if pred["row"].duplicated().any():
+        raise SystemExit(f"{run}: a clip has more than one prediction")
     if (pred["label"].astype(str).values != manifest.loc[pred["row"], "label"].astype(str).values).any():
         raise SystemExit(f"{run}: labels in predictions.csv differ from the manifest's")
     return per_row["min"].reindex(manifest.index), pred
@@ -164,6 +218,13 @@ def check_speaker_independent(manifest: pd.DataFrame, fold: pd.Series) -> None:
     per_speaker = fold[used].groupby(manifest.loc[used, "speaker"]).nunique()
     if (per_speaker > 1).any():
         raise SystemExit(f"folds are not speaker-independent: {list(per_speaker[per_speaker > 1].index)}")
+
+
+def scores(y: np.ndarray, pred: np.ndarray, fold: np.ndarray) -> dict:
+    """Pooled macro-F1 over all out-of-fold predictions; UAR (balanced accuracy) per fold."""
+    uar = [float(balanced_accuracy_score(y[fold == k], pred[fold == k])) for k in np.unique(fold)]
+    return {"macro_f1": float(f1_score(y, pred, average="macro")), "fold_uar": uar,
+            "mean_fold_uar": float(np.mean(uar))}
 
 
 # ---------------------------------------------------------------- plain features
@@ -193,9 +254,9 @@ def features_of(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mfcc), np.asarray(egemaps)
 
 
-def plain_features(manifest: pd.DataFrame, cache: Path) -> tuple[dict[str, np.ndarray], float | None]:
-    """{"mfcc": (n, 160), "egemaps": (n, 88)} in manifest order, from the cache when it matches."""
-    paths = manifest["abspath"].tolist()
+def plain_features(paths: list[str], cache_dir: Path) -> tuple[dict[str, np.ndarray], float | None]:
+    """{"mfcc": (n, 160), "egemaps": (n, 88)} in the order of `paths`, cached by the list of paths."""
+    cache = cache_dir / f"{hashlib.sha1(json.dumps(paths).encode()).hexdigest()[:16]}.npz"
     if cache.exists():
         saved = np.load(cache, allow_pickle=False)
         if saved["paths"].tolist() == paths:
@@ -205,7 +266,7 @@ def plain_features(manifest: pd.DataFrame, cache: Path) -> tuple[dict[str, np.nd
     parts = Parallel(n_jobs=JOBS, verbose=5)(delayed(features_of)(c) for c in chunks)
     feats = {"mfcc": np.concatenate([p[0] for p in parts]), "egemaps": np.concatenate([p[1] for p in parts])}
     seconds = time.perf_counter() - start
-    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
     np.savez(cache, paths=np.asarray(paths), **feats)
     return feats, seconds
 
@@ -247,15 +308,14 @@ def run_recipes(feats: dict, used: pd.DataFrame, fold: np.ndarray) -> list[dict]
     y, speakers = used["label"].to_numpy(), used["speaker"].to_numpy()
     results = []
     for name, blocks, norm, clf in recipes():
-        X = np.concatenate([feats[b][used.index] for b in blocks], axis=1)
+        X = np.concatenate([feats[b] for b in blocks], axis=1)
         X = np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0)  # non-finite values (e.g. a silent clip's F0 stats) -> 0
         if norm == "speaker":
             X = per_speaker_z(X, speakers)
         start = time.perf_counter()
         pred = out_of_fold(X, y, fold, clf)
         results.append({"recipe": name, "features": "+".join(blocks), "normalisation": norm,
-                        "classifier": type(clf).__name__, "dims": X.shape[1],
-                        "macro_f1": float(f1_score(y, pred, average="macro")),
+                        "classifier": type(clf).__name__, "dims": X.shape[1], **scores(y, pred, fold),
                         "fit_s": round(time.perf_counter() - start, 1)})
     return results
 
@@ -263,15 +323,18 @@ def run_recipes(feats: dict, used: pd.DataFrame, fold: np.ndarray) -> list[dict]
 # ---------------------------------------------------------------- one corpus
 
 
-def evaluate(corpus: str, work_root: Path, skip_albsent: bool) -> dict:
-    manifest_path = DATA / corpus / "manifest_sentiment.csv"
-    work = work_root / corpus
-    work.mkdir(parents=True, exist_ok=True)
+def evaluate(corpus: Corpus, work_root: Path, args) -> dict:
+    suffix = f"_limit{args.limit}" if args.limit else ""
+    work = work_root / f"{corpus.name}{suffix}"
+    manifest_path, audio_root = write_manifest(corpus, work_root, work, args.limit)
     manifest = load_manifest(manifest_path)
-    timing = previous_timing(work) if skip_albsent else run_albsent(manifest_path, work)
+    if args.skip_albsent:
+        timing = previous_timing(work)
+    else:
+        seed = None if (work / "store").exists() else sibling_store(corpus, work_root, suffix, manifest_path)
+        timing = run_albsent(manifest_path, audio_root, work, seed, args.albsent_features)
     store, run = work / "store", work / "auto"
     have_run = (run / "predictions.csv").exists() and store.exists()
-    albsent = None
     if have_run:
         fold, pred = albsent_folds(manifest, store, run)
         source = f"albsent --auto outer folds ({run / 'predictions.csv'})"
@@ -282,24 +345,40 @@ def evaluate(corpus: str, work_root: Path, skip_albsent: bool) -> dict:
     used = manifest[fold.notna()]
     excluded = manifest.loc[fold.isna(), "abspath"].tolist()
     fold_used = fold[used.index].astype(int).to_numpy()
+    y = used["label"].to_numpy()
+    folds = [{"fold": int(k), "test_clips": int((fold_used == k).sum()),
+              "test_speakers": int(used.loc[fold_used == k, "speaker"].nunique())} for k in np.unique(fold_used)]
 
-    feats, feature_s = plain_features(manifest, work / "plain_features.npz")
+    feats, feature_s = plain_features(used["abspath"].tolist(), work_root / "features")
     start = time.perf_counter()
     results = run_recipes(feats, used, fold_used)
     recipes_s = time.perf_counter() - start
+    best = max(results, key=lambda r: r["macro_f1"])
+
+    albsent = None
     if pred is not None:
         metrics = json.loads((run / "metrics.json").read_text())
-        albsent = {"macro_f1": float(f1_score(pred["label"].astype(str), pred["pred"].astype(str), average="macro")),
+        albsent_pred = pred.set_index("row")["pred"].astype(str).reindex(used.index).to_numpy()
+        albsent = {**scores(y, albsent_pred, fold_used),
                    "metrics_json_pooled_macro_f1": metrics.get("pooled", {}).get("macro_f1"),
                    "prediction_rows": len(pred), **timing}
-    best = max(results, key=lambda r: r["macro_f1"])
-    return {"corpus": corpus, "manifest": str(manifest_path), "rows": len(manifest), "rows_used": len(used),
-            "excluded": len(excluded), "excluded_paths": excluded, "fold_source": source,
-            "plain_feature_s": None if feature_s is None else round(feature_s, 1),
-            "recipes_s": round(recipes_s, 1),
-            "nonfinite_feature_values": {k: int((~np.isfinite(v[used.index])).sum()) for k, v in feats.items()},
-            "albsent": albsent, "best_recipe": best["recipe"], "best_macro_f1": best["macro_f1"],
-            "margin": None if albsent is None else albsent["macro_f1"] - best["macro_f1"], "recipes": results}
+
+    nkululeko = None
+    if not args.no_nkululeko:
+        python = nkululeko_python(args.nkululeko_venv or work_root / "nkululeko-venv")
+        others = [work_root / f"{c.name}{suffix}" / "nkululeko" for c in CORPORA.values() if c.audio == corpus.audio]
+        nk = run_nkululeko(python, used, fold_used, work / "nkululeko", [o for o in others if o != work / "nkululeko"])
+        nkululeko = {**scores(y, nk.pop("pred"), fold_used), "logo": scores(y, nk.pop("logo_pred"), fold_used), **nk}
+
+    return {"corpus": corpus.name, "speech": corpus.speech, "task": corpus.task, "source": corpus.source,
+            "classes": sorted(manifest["label"].unique()), "manifest": str(manifest_path), "rows": len(manifest),
+            "rows_used": len(used), "speakers": int(used["speaker"].nunique()), "excluded": len(excluded),
+            "excluded_paths": excluded, "fold_source": source, "folds": folds,
+            "plain_feature_s": None if feature_s is None else round(feature_s, 1), "recipes_s": round(recipes_s, 1),
+            "nonfinite_feature_values": {k: int((~np.isfinite(v)).sum()) for k, v in feats.items()},
+            "albsent": albsent, "best_recipe": best["recipe"], "best": {k: best[k] for k in ("macro_f1", "fold_uar",
+                                                                                           "mean_fold_uar")},
+            "nkululeko": nkululeko, "recipes": results}
 
 
 # ---------------------------------------------------------------- report
@@ -309,40 +388,73 @@ def fmt(x, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def margin(x) -> str:
-    return "—" if x is None else f"{x:+.3f}"
-
-
 def markdown(reports: list[dict]) -> str:
-    lines = ["| corpus | rows used (excluded) | albsent --auto F1 | albsent train wall s | best standard recipe "
-             "| its F1 | margin (albsent − best) |", "|---|---|---|---|---|---|---|"]
+    def get(d, *keys):
+        for k in keys:
+            d = (d or {}).get(k)
+        return d
+
+    lines = ["Pooled macro-F1 (mean per-fold UAR) on the same speaker-independent outer folds:", "",
+             "| corpus | speech | task | clips used (excluded) | speakers | albsent auto | best plain recipe | its F1 "
+             "| nkululeko | nkululeko logo | albsent train s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
-        a = r["albsent"] or {}
-        lines.append(f"| {r['corpus']} | {r['rows_used']} ({r['excluded']}) | {fmt(a.get('macro_f1'))} "
-                     f"| {fmt(a.get('train_wall_s'), 0)} | {r['best_recipe']} | {fmt(r['best_macro_f1'])} "
-                     f"| {margin(r['margin'])} |")
+        a, b, n = r["albsent"], r["best"], r["nkululeko"]
+        lines.append(
+            f"| {r['corpus']} | {r['speech']} | {r['task']} ({len(r['classes'])}) | {r['rows_used']} ({r['excluded']}) "
+            f"| {r['speakers']} | **{fmt(get(a, 'macro_f1'))}** ({fmt(get(a, 'mean_fold_uar'))}) | {r['best_recipe']} "
+            f"| {fmt(b['macro_f1'])} ({fmt(b['mean_fold_uar'])}) | {fmt(get(n, 'macro_f1'))} "
+            f"({fmt(get(n, 'mean_fold_uar'))}) | {fmt(get(n, 'logo', 'macro_f1'))} "
+            f"({fmt(get(n, 'logo', 'mean_fold_uar'))}) "
+            f"| {fmt(get(a, 'train_wall_s'), 0)} |")
+    lines += ["", "UAR (balanced accuracy) per outer fold:", "",
+              "| corpus | fold | test clips | test speakers | albsent auto | best plain recipe | nkululeko "
+              "| nkululeko logo |", "|---|---|---|---|---|---|---|---|"]
+    for r in reports:
+        for i, f in enumerate(r["folds"]):
+            def uar(d):
+                return fmt(d["fold_uar"][i]) if d else "—"
+            n = r["nkululeko"]
+            lines.append(f"| {r['corpus']} | {f['fold']} | {f['test_clips']} | {f['test_speakers']} "
+                         f"| {uar(r['albsent'])} | {uar(r['best'])} | {uar(n)} | {uar(n and n['logo'])} |")
     lines += ["", "Pooled macro-F1 of the 12 standard recipes:", "",
               "| recipe | " + " | ".join(r["corpus"] for r in reports) + " |",
               "|---|" + "---|" * len(reports)]
     for i, name in enumerate(x["recipe"] for x in reports[0]["recipes"]):
         lines.append(f"| {name} | " + " | ".join(fmt(r["recipes"][i]["macro_f1"]) for r in reports) + " |")
-    lines += [""] + [f"- {r['corpus']}: folds from {r['fold_source']}; albsent metrics.json pooled macro-F1 "
-                     f"{fmt((r['albsent'] or {}).get('metrics_json_pooled_macro_f1'))}" for r in reports]
+    lines.append("")
+    for r in reports:
+        n = r["nkululeko"]
+        lines.append(f"- {r['corpus']}: folds from {r['fold_source']}; albsent metrics.json pooled macro-F1 "
+                     f"{fmt(get(r['albsent'], 'metrics_json_pooled_macro_f1'))}"
+                     + (f"; nkululeko {n['version']}, {n['wall_s']:.0f} s, its own UARs match: per fold "
+                        f"{n['uar_checked']}, logo {n['logo_uar_checked']}" if n else ""))
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", action="append", choices=CORPORA, help="repeatable (default: both)")
+    ap.add_argument("--corpus", action="append", choices=list(CORPORA), help="repeatable (default: all)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/albsent-accuracy"),
-                    help="stores, runs and the feature cache (default /tmp/albsent-accuracy)")
+                    help="stores, runs, audio made here and the feature caches (default /tmp/albsent-accuracy)")
+    ap.add_argument("--limit", type=int, help="a label-stratified subset of N clips per corpus (smoke runs)")
     ap.add_argument("--skip-albsent", action="store_true",
                     help="do not run albsent; use an existing WORK/CORPUS/auto run, else plain folds")
+    ap.add_argument("--no-nkululeko", action="store_true", help="do not run nkululeko")
+    ap.add_argument("--nkululeko-venv", type=Path, help="nkululeko's virtualenv (default WORK/nkululeko-venv)")
+    ap.add_argument("--albsent-features", default=ALBSENT_FEATURES,
+                    help=f"albsent extract --features (default {ALBSENT_FEATURES})")
     args = ap.parse_args()
-    reports = [evaluate(c, args.work, args.skip_albsent) for c in args.corpus or CORPORA]
+    work = args.work.resolve()
+    header = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "albsent": albsent_version(),
+              "argv": sys.argv[1:]}
+    out = f"accuracy_limit{args.limit}.json" if args.limit else "accuracy.json"
+    reports = []
+    for name in args.corpus or list(CORPORA):
+        reports.append(evaluate(CORPORA[name], work, args))
+        work.mkdir(parents=True, exist_ok=True)
+        (work / out).write_text(json.dumps({**header, "corpora": reports}, indent=2))
+        print(f"done: {name}", flush=True)
     print(markdown(reports))
-    args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "accuracy.json").write_text(json.dumps(reports, indent=2))
 
 
 if __name__ == "__main__":

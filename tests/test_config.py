@@ -34,7 +34,7 @@ def test_unknown_key_lists_valid_keys():
     (["mfcc.n_mfcc=0"], r"n_mfcc.*must be an int in \[1, 128\].*Got 0 instead"),
     (["sequences=3"], "must be true or false"),
     (["audio.normalize=loud"], r"must be one of \['peak', 'rms', 'none'\]"),
-    (["features=[mfcc, nope]"], "unknown extractor 'nope'; known: compare, egemaps, mfcc, shortterm, ssl"),
+    (["features=[mfcc, nope]"], "unknown extractor 'nope'; known: compare, egemaps, level, mfcc, shortterm, ssl"),
     (["batch_size=0"], "batch_size"),
 ])
 def test_type_and_range_errors_name_the_field(sets, match):

@@ -137,7 +137,7 @@ def test_cli_and_registry_do_not_import_opensmile():
             "from albsent.features.config import ExtractConfig; ExtractConfig(features=['egemaps', 'compare']); "
             "print('opensmile' in sys.modules, sorted(f.EXTRACTORS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False ['compare', 'egemaps', 'mfcc', 'shortterm', 'ssl']"
+    assert out.stdout.strip() == "False ['compare', 'egemaps', 'level', 'mfcc', 'shortterm', 'ssl']"
 
 
 @pytest.mark.ray

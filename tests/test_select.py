@@ -249,10 +249,10 @@ def test_greedy_ensemble_keeps_its_best_prefix():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 60)
     probs = [rng.dirichlet(np.ones(3), size=60) + 0.4 * np.eye(3)[y] * rng.random((60, 1)) for _ in range(8)]
-    from albsent.train.select import macro_f1
+    from albsent.train.rules import score as f1
 
     chosen, score = greedy_ensemble(probs, y, max_size=15)
-    assert 1 <= len(chosen) <= 15 and score == pytest.approx(macro_f1(y, sum(probs[j] for j in chosen), 3))
-    assert score >= max(macro_f1(y, p, 3) for p in probs)
+    assert 1 <= len(chosen) <= 15 and score == pytest.approx(f1(y, sum(probs[j] for j in chosen)))
+    assert score >= max(f1(y, p) for p in probs)
     longer, _ = greedy_ensemble(probs, y, max_size=30)
     assert longer[:len(chosen)] == chosen or _ > score  # the same path, cut where it scored best

@@ -65,16 +65,24 @@ def read_bytes(path: str) -> bytes:
 def wav_data_shortfall(data: bytes) -> tuple[int, int] | None:
     """For a RIFF/WAVE file: (bytes the data chunk declares, bytes present) when fewer are
     present than declared, else None. libsndfile silently reads such files short."""
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
+    return _wav_shortfall(lambda pos, n: data[pos : pos + n], len(data))
+
+
+def _wav_shortfall(read_at, size: int) -> tuple[int, int] | None:
+    """wav_data_shortfall over `read_at(pos, n) -> bytes` of a file of `size` bytes (only the
+    chunk headers are read)."""
+    head = read_at(0, 12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
         return None
     pos = 12
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+    while pos + 8 <= size:
+        chunk = read_at(pos, 8)
+        cid, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
         if cid == b"data":
-            present = len(data) - pos - 8
-            streaming = size in (0, 0xFFFFFFFF)  # unknown length (pipes, RF64)
-            return (size, present) if not streaming and present < size else None
-        pos += 8 + size + (size & 1)
+            present = size - pos - 8
+            streaming = length in (0, 0xFFFFFFFF)  # unknown length (pipes, RF64)
+            return (length, present) if not streaming and present < length else None
+        pos += 8 + length + (length & 1)
     return None
 
 
@@ -89,35 +97,106 @@ def check_bounds(frames: int, sample_rate_hz: int, path: str = "") -> None:
                                      "per file (albsent.audio.io.MAX_DURATION_S); split the recording")
 
 
+IN_MEMORY_BYTES = 64 * 2**20  # local files up to this size are read once into memory (hash and decode agree)
+BLOCK_FRAMES = 2**20  # frames decoded at a time from a larger file
+
+
 def decode(path: str) -> Decoded:
-    """Read `path` (wav/flac/ogg/aiff, mp3 where libsndfile supports it) and downmix to mono."""
+    """Read `path` (wav/flac/ogg/aiff, mp3 where libsndfile supports it) and downmix to mono.
+
+    Memory stays near the size of the mono float32 result: a local file over IN_MEMORY_BYTES is
+    hashed in chunks and decoded in blocks of BLOCK_FRAMES, each downmixed as it is read (a
+    2-hour recording held its bytes, every channel as float32 and a float64 downmix at once
+    before). Its size and mtime are checked before and after, so the hash describes the samples."""
+    if not storage.is_uri(path):
+        st = _stat(path)
+        if st.st_size > IN_MEMORY_BYTES:
+            return _decode_file(path, st)
     data = read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
+    mono, sr, channels = _samples(io.BytesIO(data), path, lambda: wav_data_shortfall(data))
+    return Decoded(mono, sr, digest, channels)
+
+
+def _stat(path: str) -> os.stat_result:
+    if not os.path.exists(path):
+        raise AudioError("missing_file", f"{path}: file does not exist")
+    if not os.path.isfile(path):
+        raise AudioError("not_a_file", f"{path}: expected an audio file, found a directory or special file")
+    return os.stat(path)
+
+
+def _decode_file(path: str, st: os.stat_result) -> Decoded:
+    h = hashlib.sha256()
     try:
-        with sf.SoundFile(io.BytesIO(data)) as fh:
-            declared = fh.frames
-            sr = fh.samplerate
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+
+            def read_at(pos: int, n: int) -> bytes:
+                fh.seek(pos)
+                return fh.read(n)
+
+            mono, sr, channels = _samples(path, path, lambda: _wav_shortfall(read_at, st.st_size))
+    except OSError as exc:
+        raise AudioError("read_error", f"{path}: cannot read ({exc})") from exc
+    now = os.stat(path)
+    if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        raise AudioError("read_error", f"{path}: the file changed while it was being read; extract it again")
+    return Decoded(mono, sr, h.hexdigest(), channels)
+
+
+def _samples(source, path: str, shortfall) -> tuple[np.ndarray, int, int]:
+    """(mono float32 samples, sample rate, channels) of `source` (a path or a file object),
+    decoded block by block; `shortfall()` is wav_data_shortfall for this file."""
+    try:
+        with sf.SoundFile(source) as fh:
+            declared, sr, channels = fh.frames, fh.samplerate, fh.channels
             check_bounds(max(declared, 0), sr, path)
-            audio = fh.read(dtype="float32", always_2d=True)  # (n, channels)
+            out = np.empty(declared, dtype=np.float32) if declared > 0 else None  # filled block by block
+            blocks, n, bad = [], 0, 0
+            while True:
+                block = fh.read(BLOCK_FRAMES, dtype="float32", always_2d=True)  # (frames, channels)
+                k = block.shape[0]
+                if not k:
+                    break
+                bad += int(k * block.shape[1] - np.isfinite(block).sum())
+                mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+                del block
+                if out is not None and n + k <= declared:
+                    out[n : n + k] = mono
+                else:  # more frames than the header said, or a length it did not know
+                    if out is not None:
+                        blocks, out = [out[:n]], None
+                    blocks.append(mono)
+                n += k
+                check_bounds(n, sr, path)  # a header may not know the length (streamed files)
     except sf.LibsndfileError as exc:
         text = getattr(exc, "error_string", "") or str(exc)
         reason = "not_audio" if "unknown format" in text.lower() or "recognised" in text.lower() else "undecodable"
         raise AudioError(reason, f"{path}: cannot decode audio: {text}") from exc
     except (RuntimeError, ValueError, EOFError) as exc:
         raise AudioError("undecodable", f"{path}: cannot decode audio ({exc})") from exc
-    short = wav_data_shortfall(data)
+    short = shortfall()
     if short:
         raise AudioError("truncated",
                          f"{path}: WAV data chunk declares {short[0]} bytes but only {short[1]} are present")
-    if declared > 0 and audio.shape[0] < declared:
-        raise AudioError(
-            "truncated", f"{path}: header declares {declared} frames but only {audio.shape[0]} could be read"
-        )
-    check_bounds(audio.shape[0], sr, path)  # a header may not know the length (streamed files)
-    if audio.shape[0] == 0:
+    if declared > 0 and n < declared:
+        raise AudioError("truncated", f"{path}: header declares {declared} frames but only {n} could be read")
+    if n == 0:
         raise AudioError("empty_audio", f"{path}: contains no audio samples")
-    if not np.isfinite(audio).all():
-        bad = int((~np.isfinite(audio)).sum())
+    if bad:
         raise AudioError("non_finite", f"{path}: {bad} samples are NaN or infinite")
-    mono = audio.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return Decoded(mono, int(sr), digest, int(audio.shape[1]))
+    mono = out[:n] if out is not None else blocks[0] if len(blocks) == 1 else _join(blocks, n)
+    return mono, int(sr), int(channels)
+
+
+def _join(blocks: list[np.ndarray], n: int) -> np.ndarray:
+    """Concatenate blocks into one array, freeing each as it is copied (peak: result + one block)."""
+    out = np.empty(n, dtype=np.float32)
+    pos = 0
+    while blocks:
+        b = blocks.pop(0)
+        out[pos : pos + b.size] = b
+        pos += b.size
+    return out

@@ -12,6 +12,7 @@ size or modification time changed is re-hashed by `albsent extract` to see wheth
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
@@ -66,14 +67,49 @@ def _resolve(raw: str, base: str, roots: list, uri: bool) -> tuple[str, bool]:
     return str(full), _within(full, roots)
 
 
+def parse_csv(data: bytes, where: str) -> pd.DataFrame:
+    """A CSV's rows as strings, each with exactly the header's fields: a row with more or fewer is
+    an error naming its line (pandas would shift a longer first row's fields one column to the
+    right, so the path became a label). Empty trailing header names (a trailing comma) are
+    dropped when their values are empty too; an unnamed column with values is an error."""
+    text = data.decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    named = len(header)
+    while named and not header[named - 1]:
+        named -= 1
+    if not named:
+        raise InputError(f"{where}: no header line; expected path,label[,speaker,split,...]")
+    if "" in header[:named]:
+        raise InputError(f"{where} line 1: column {header.index('') + 1} of the header has no name; name it or "
+                         "remove the column")
+    dupes = sorted({h for h in header[:named] if header[:named].count(h) > 1})
+    if dupes:
+        raise InputError(f"{where} line 1: column name(s) {dupes} appear more than once in the header")
+    rows = []
+    for row in reader:
+        if not row:  # a blank line
+            continue
+        extra = row[named:]
+        if len(row) < named or len(row) > len(header) or any(v.strip() for v in extra):
+            raise InputError(f"{where} line {reader.line_num}: {len(row)} field(s), but the header has {named} "
+                             f"({','.join(header[:named])}); a value holding a comma needs double quotes")
+        rows.append(row[:named])
+    if named < len(header):
+        log.warning("%s: ignored %d empty column(s) without a name at the end of the header (a trailing comma)",
+                    where, len(header) - named)
+    return pd.DataFrame(rows, columns=header[:named], dtype=str)
+
+
 def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = False) -> pd.DataFrame:
     uri = storage.is_uri(str(csv_path))
     csv_path = str(csv_path) if uri else Path(csv_path)
     try:
-        df = pd.read_csv(io.BytesIO(storage.read_bytes(str(csv_path))), dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas and object stores raise many types for unreadable CSVs
+        df = parse_csv(storage.read_bytes(str(csv_path)), str(csv_path))
+    except InputError:
+        raise
+    except Exception as exc:  # decoding and object stores raise many types for unreadable CSVs
         raise InputError(f"{csv_path}: cannot read manifest CSV ({exc})") from exc
-    df.columns = [c.strip() for c in df.columns]
     if df.empty:
         raise InputError(f"{csv_path}: the manifest lists no inputs (a header line only); "
                          "expected one row per audio file")

@@ -46,6 +46,7 @@ class Segment:
     index: int  # -1 when the utterance is not segmented
     start_s: float
     end_s: float
+    gain: float = 1.0  # samples = as recorded (resampled, trimmed) x gain; normalisation's factor
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -53,26 +54,59 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     import soxr
 
-    return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32)
+    return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def normalization_gain(x: np.ndarray, config: AudioConfig) -> float:
+    """The factor `normalize` multiplies x by (1.0 for normalize: none)."""
+    if config.normalize == "peak":
+        return config.peak_level / float(np.max(np.abs(x)))
+    if config.normalize == "rms":
+        return 10 ** (config.rms_dbfs / 20) / float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return 1.0
 
 
 def normalize(x: np.ndarray, config: AudioConfig, path: str = "") -> np.ndarray:
-    peak = float(np.max(np.abs(x)))
-    if config.normalize == "peak":
-        return (x * (config.peak_level / peak)).astype(np.float32)
-    if config.normalize == "rms":
-        rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-        return (x * (10 ** (config.rms_dbfs / 20) / rms)).astype(np.float32)
-    return x
+    gain = normalization_gain(x, config)
+    return x if gain == 1.0 and config.normalize == "none" else (x * gain).astype(np.float32)
+
+
+TRIM_FRAME, TRIM_HOP = 512, 128
+TRIM_CHUNK_FRAMES = 2**16  # RMS frames computed at a time: librosa frames the whole signal at once (a 2-hour
+#                            recording's 900k frames x 512 samples of squares were 1.8 GB)
 
 
 def trim(x: np.ndarray, config: AudioConfig) -> np.ndarray:
+    """`librosa.effects.trim(x, top_db, frame_length=512, hop_length=128)`, with its frame RMS
+    computed a chunk of frames at a time (the same per-frame arithmetic, so the same result)."""
     if not config.trim_silence:
         return x
     import librosa
 
-    trimmed, _ = librosa.effects.trim(x, top_db=config.trim_top_db, frame_length=512, hop_length=128)
-    return trimmed
+    frames = 1 + x.size // TRIM_HOP  # librosa's count with center=True
+    if frames <= TRIM_CHUNK_FRAMES:
+        trimmed, _ = librosa.effects.trim(x, top_db=config.trim_top_db, frame_length=TRIM_FRAME, hop_length=TRIM_HOP)
+        return trimmed
+    rms = np.concatenate([_rms(x, t, min(t + TRIM_CHUNK_FRAMES, frames)) for t in range(0, frames, TRIM_CHUNK_FRAMES)])
+    db = librosa.amplitude_to_db(rms, ref=np.max, top_db=None)
+    nonzero = np.flatnonzero(db > -config.trim_top_db)
+    if not nonzero.size:
+        return x[:0]
+    start = int(librosa.frames_to_samples(nonzero[0], hop_length=TRIM_HOP))
+    end = min(x.size, int(librosa.frames_to_samples(nonzero[-1] + 1, hop_length=TRIM_HOP)))
+    return x[start:end]
+
+
+def _rms(x: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    """librosa.feature.rms(y=x, frame_length=512, hop_length=128) (centred, zero padding) for frames [t0, t1)."""
+    import librosa
+
+    half = TRIM_FRAME // 2
+    a, b = t0 * TRIM_HOP - half, (t1 - 1) * TRIM_HOP + TRIM_FRAME - half  # x indices the frames cover
+    chunk = x[max(a, 0):min(b, x.size)]
+    if a < 0 or b > x.size:
+        chunk = np.concatenate([np.zeros(max(0, -a), x.dtype), chunk, np.zeros(max(0, b - x.size), x.dtype)])
+    return librosa.feature.rms(y=chunk, frame_length=TRIM_FRAME, hop_length=TRIM_HOP, center=False)[0]
 
 
 def segment_bounds(n: int, sr: int, segment_s: float, hop_s: float | None) -> list[tuple[int, int]]:
@@ -101,12 +135,14 @@ def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = ""
     if dur < config.min_duration_s:
         raise AudioError("too_short",
                          f"{path}: {dur:.3f} s of audio after trimming, minimum is {config.min_duration_s} s")
+    gain = 1.0
     if config.normalize != "none":
-        x = normalize(x, config, path)
+        gain = normalization_gain(x, config)
+        x = (x * gain).astype(np.float32, copy=False)  # (float32 already: no second copy of a long recording)
     if config.segment_s <= 0:
-        return x, [Segment(x, -1, 0.0, dur)]
+        return x, [Segment(x, -1, 0.0, dur, gain)]
     segs = [
-        Segment(x[a:b], i, a / out_sr, b / out_sr)
+        Segment(x[a:b], i, a / out_sr, b / out_sr, gain)
         for i, (a, b) in enumerate(segment_bounds(x.size, out_sr, config.segment_s, config.segment_hop_s))
     ]
     return x, segs

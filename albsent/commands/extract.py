@@ -13,11 +13,12 @@ def add_parser(sub) -> None:
                                    "of audio into a resumable, self-describing Parquet store.")
     p.add_argument("input", metavar="INPUT", help="manifest CSV or folder of audio (searched recursively)")
     p.add_argument("--out", required=True, metavar="STORE", help="store directory (local path or URI)")
-    p.add_argument("--features", help="comma-separated extractors (default: mfcc,shortterm): mfcc, shortterm, ssl, "
+    p.add_argument("--features", help="comma-separated extractors (default: mfcc,shortterm): mfcc, shortterm, level "
+                                      "(recording level before normalisation), ssl, "
                                       "egemaps and compare (openSMILE eGeMAPSv02 / ComParE_2016, pip install "
                                       "'albsent[opensmile]'; openSMILE's licence allows research and other "
                                       "non-commercial use only). For `albsent train`'s automatic selection: "
-                                      "mfcc,shortterm,egemaps,compare")
+                                      "mfcc,shortterm,egemaps,compare,level")
     p.add_argument("--labels-from", choices=["none", "parent"], help="folder input: label = parent folder name")
     p.add_argument("--allow-root", action="append", default=[], metavar="DIR",
                    help="also allow manifest paths under DIR (repeatable)")
@@ -31,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--retry-quarantined", action="store_true",
                    help="extract quarantined inputs again (a quarantined file whose size or mtime changed is "
                         "retried without this flag)")
+    p.add_argument("--prune", action="store_true",
+                   help="remove from the store the inputs INPUT no longer lists (renamed, moved or deleted from "
+                        "the manifest); without it they are kept and reported")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     common_config_args(p)
     ray_args(p)
@@ -80,7 +84,8 @@ def run(args) -> int:
         p = plan(args.input, config)
         print(json.dumps(p, default=str) if args.json else format_plan(p))
         return 0
-    summary = extract(args.input, args.out, config, progress=not args.quiet, retry_quarantined=args.retry_quarantined)
+    summary = extract(args.input, args.out, config, progress=not args.quiet, retry_quarantined=args.retry_quarantined,
+                      prune=args.prune)
     if args.json:
         print(json.dumps(asdict(summary)))
     else:
@@ -96,5 +101,10 @@ def format_summary(out: str, s) -> str:
     relabel = f", {s.relabelled} of them relabelled" if s.relabelled else ""
     groups = f"; feature group(s) {', '.join(s.groups_added)} added to {s.group_rows} stored rows" \
         if s.groups_added else ""
+    kept = [f"{n} {what}" for n, what in (
+        (s.unavailable, "stored input(s) unavailable (file missing or unreadable: rows kept, not redone)"),
+        (s.stale, "input(s) in the store but not in INPUT (kept; --prune removes them)"),
+        (s.pruned, "input(s) not in INPUT removed (--prune)")) if n]
     return (f"{out}: {s.stored} stored ({s.rows} rows, {s.audio_s / 3600:.3f} h), {s.quarantined} quarantined{reasons}"
-            f"{''.join(', ' + r for r in redo)}; {s.skipped} already done{relabel}{groups}")
+            f"{''.join(', ' + r for r in redo)}; {s.skipped} already done{relabel}{groups}"
+            f"{''.join('; ' + k for k in kept)}")

@@ -11,11 +11,12 @@ from albsent.cli import common_config_args, ray_args
 SPEC_HELP = """Without --model, --features or --config, or with --auto: automatic selection. Nested
 cross-validation over speakers: for each outer fold, every candidate recipe (each feature group
 the store has and fusions of them, x global or per-speaker z-score, x logistic regression /
-RBF SVM and their C) is scored by inner CV on that fold's training speakers only; a greedy
-ensemble of the best recipes is refitted and scored on the fold's test speakers. The final model
-(RUN/ensemble.json) is chosen the same way on all speakers. Runs on Ray (--address joins a
+RBF SVM and their C) is scored by inner CV on that fold's training speakers only; the 20 best
+recipes, averaged, are scored on the fold's test speakers (fewer speakers than folds: leave one
+speaker out). The final model (RUN/ensemble.json) is chosen the same way on all speakers and
+refitted on all of them. Runs on Ray (--address joins a
 cluster). RUN holds metrics.json (pooled and per fold), selection.csv (every candidate's inner
-score per fold), recipes.json, predictions.csv. Extract with --features mfcc,shortterm,egemaps,compare
+score per fold), recipes.json, predictions.csv. Extract with --features mfcc,shortterm,egemaps,compare,level
 for the best results (egemaps/compare: openSMILE, research and non-commercial licence).
 
 feature SPEC (what the model reads):
@@ -142,25 +143,18 @@ def run_auto(args) -> int:
         print(format_metrics(metrics, f"auto ({metrics['candidates']} candidate recipes) -> {args.out}"))
         final = metrics["selection"]["all"]["members"]
         print("final model: " + "; ".join(f"{m['recipe']} (weight {m['weight']:.2f})" for m in final))
+        print(f"protocol: {metrics['protocol']}")
     return 0
 
 
 def fresh_out(out, overwrite: bool, out_flag: str = "--out", overwrite_flag: str = "--overwrite") -> None:
     """A run folder is written whole: one that already holds files (an earlier run's model would
-    stay beside the new metrics) is refused, or emptied first with --overwrite."""
-    import shutil
-    from pathlib import Path
+    stay beside the new metrics) is refused, or emptied first with --overwrite, and only if
+    albsent wrote it as a run (albsent/runfolder.py: never a store, the current or a home folder,
+    or a folder of other files)."""
+    from albsent.runfolder import prepare
 
-    from albsent.config import check_out_folder
-    from albsent.errors import ConfigError
-
-    out = Path(out)
-    check_out_folder(out, out_flag)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds files; choose another {out_flag} or pass {overwrite_flag} "
-                              "to replace them")
-        shutil.rmtree(out)
+    prepare(out, overwrite, "train", out_flag, overwrite_flag)
 
 
 def train_one(config, out, overwrite: bool = False, **flags) -> dict:

@@ -100,6 +100,47 @@ def _group_folds(labels, groups, n_splits: int, seed: int, what: str) -> list[np
     return [test for _, test in cv.split(np.zeros(len(labels)), labels, groups)]
 
 
+_WARNED: set[tuple[str, str]] = set()  # (class, speaker) already warned about in this process
+
+
+def warn_single_speaker_classes(labels, groups) -> list[str]:
+    """Warn (once per class and speaker) about each class all of whose rows come from one speaker:
+    speaker-independent splits put that class wholly in training or wholly in test, so no fold
+    both learns it and tests it on another voice, and its scores measure the speaker, not the
+    class. Returns those classes."""
+    labels, groups = np.asarray(labels, dtype=object), np.asarray(groups, dtype=object)
+    lone = []
+    for label in sorted({str(v) for v in labels}):
+        speakers = set(groups[labels == label].tolist())
+        if len(speakers) == 1 and str(next(iter(speakers))).startswith("speaker:"):
+            who = str(next(iter(speakers)))[len("speaker:"):]
+            lone.append(label)
+            if (label, who) not in _WARNED:
+                _WARNED.add((label, who))
+                log.warning("class %r is spoken by one speaker only (%s): speaker-independent splits never train and "
+                            "test it on different voices, so its scores say little about new speakers; record it from "
+                            "more speakers, or split by utterance (--split utterance) knowing that is easier",
+                            label, who)
+    return lone
+
+
+def class_rows_error(names, counts, folds: int, where: str, flag: str = "--folds") -> ConfigError | None:
+    """The error for a class with fewer rows than `folds` (each fold needs each class), with the
+    advice that works: fewer folds only when the class has at least 2 rows, else more data."""
+    counts = np.asarray(counts)
+    smallest = int(counts.min())
+    if smallest >= folds:
+        return None
+    small = names[int(counts.argmin())]
+    if smallest >= 2:
+        fix = f"use {flag} {smallest} or label more data"
+    else:
+        fix = (f"no number of folds can do that: label at least {2 - smallest} more row(s) of {small!r} or leave the "
+               "class out (drop its rows, or map it with label_map)")
+    return ConfigError(f"{where}: class {small!r} has {smallest} row(s), fewer than the {folds} folds; every fold "
+                       f"needs each class: {fix}")
+
+
 def _carve_val(rest: np.ndarray, labels, groups, val_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split rows `rest` into (train, val) with about `val_share` of them in val."""
     if val_share <= 0:
@@ -112,6 +153,7 @@ def _carve_val(rest: np.ndarray, labels, groups, val_share: float, seed: int) ->
 
 def train_val_test(labels, groups, test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0) -> Split:
     labels, groups = np.asarray(labels), np.asarray(groups)
+    warn_single_speaker_classes(labels, groups)
     need = 3 if val_fraction > 0 else 2
     if len(set(groups)) < need:
         raise ConfigError(f"a grouped train/{'val/' if need == 3 else ''}test split needs at least {need} groups, "
@@ -128,6 +170,7 @@ def train_val_test(labels, groups, test_fraction: float = 0.2, val_fraction: flo
 def kfold(labels, groups, k: int, val_fraction: float = 0.1, seed: int = 0) -> list[Split]:
     """K grouped stratified folds; every row is in exactly one fold's test part."""
     labels, groups = np.asarray(labels), np.asarray(groups)
+    warn_single_speaker_classes(labels, groups)
     out = []
     for i, test in enumerate(_group_folds(labels, groups, k, seed, f"{k}-fold cross-validation")):
         rest = np.setdiff1d(np.arange(len(labels)), test)

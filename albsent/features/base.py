@@ -33,11 +33,20 @@ def get_extractor(name: str) -> type["Extractor"]:
     return lookup(EXTRACTORS, "extractor", name)
 
 
-def extract_all(extractors: list["Extractor"], waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """Every extractor over the same waves, merged per clip: one dict of columns per wave."""
+def extract_all(extractors: list["Extractor"], waves: list[np.ndarray],
+                gains: list[float] | None = None) -> list[dict[str, np.ndarray]]:
+    """Every extractor over the same waves, merged per clip: one dict of columns per wave.
+    gains: per wave, the factor normalisation applied (albsent.audio.preprocess.Segment.gain);
+    extractors with view "recorded" get wave / gain, the clip at its recorded level."""
     rows: list[dict[str, np.ndarray]] = [dict() for _ in waves]
+    recorded = None
     for ext in extractors:
-        for row, values in zip(rows, ext.extract(waves)):
+        view = waves
+        if ext.view == "recorded" and gains is not None:
+            if recorded is None:
+                recorded = [w if g == 1.0 else (w / np.float32(g)).astype(np.float32) for w, g in zip(waves, gains)]
+            view = recorded
+        for row, values in zip(rows, ext.extract(view)):
             row.update(values)
     return rows
 
@@ -61,6 +70,9 @@ class Extractor:
     # (feature name, threshold): the sequence feature whose value > threshold marks a voiced
     # frame, for voiced-only pooling (vmean, vstd). None: no voicing flag.
     voicing_feature: ClassVar[tuple[str, float] | None] = None
+    # "normalized": the clip after albsent.audio.preprocess (every group but one); "recorded": the
+    # same samples with the normalisation gain undone, so the recording's level survives (level.py).
+    view: ClassVar[str] = "normalized"
 
     def resources(self, cluster_gpus: float = 0.0) -> dict:
         """Ray resources one actor needs for this extractor, e.g. {"num_gpus": 1}, given the

@@ -9,6 +9,7 @@ from albsent import __version__
 from albsent.audio.preprocess import AudioConfig
 from albsent.config import require, stable_hash, to_dict
 from albsent.features.base import get_extractor
+from albsent.features.level import LevelConfig
 from albsent.features.mfcc import MfccConfig
 from albsent.features.opensmile_sets import CompareConfig, EgemapsConfig
 from albsent.features.shortterm import ShortTermConfig
@@ -29,6 +30,7 @@ class ExtractConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     mfcc: MfccConfig = field(default_factory=MfccConfig)
     shortterm: ShortTermConfig = field(default_factory=ShortTermConfig)
+    level: LevelConfig = field(default_factory=LevelConfig)  # recording level, before normalisation
     ssl: SslConfig = field(default_factory=SslConfig)
     # openSMILE sets (optional extra `albsent[opensmile]`; licence: research / non-commercial only)
     egemaps: EgemapsConfig = field(default_factory=EgemapsConfig)

@@ -1,8 +1,11 @@
 """Logistic regression, two ways, one module.
 
-`logreg` is an nn.Linear trained by albsent's torch loop (mini-batch Adam, L2 via
-weight_decay, class weights, early stopping, per-epoch reports): it is the linear probe the
-pretraining stage reuses, and it is the model behind `ssl:ALIAS:all` layer sums.
+`logreg` is an nn.Linear. On pooled features `fit()` solves it to scikit-learn's optimum (full-batch
+L-BFGS on LogisticRegression's objective with the config's C and class weights;
+albsent.train.estimators.fit_torch_logreg): the paper's linear baseline gives the same answer
+whichever of the two is named. Behind `ssl:ALIAS:all` layer sums (not convex) and as the pretraining
+stage's linear probe it is trained by albsent's torch loop (mini-batch Adam, L2 via weight_decay,
+class weights, early stopping).
 `sklearn_logreg` fits scikit-learn's LogisticRegression (lbfgs, exact convex optimum, no
 learning rate to tune; albsent.train.estimators) and copies coef_/intercept_ into the same
 nn.Linear, so it saves, loads and predicts like every other model.

@@ -41,6 +41,20 @@ class KernelSVM(nn.Module):
         self.register_buffer("gamma", torch.tensor(1.0))
         self.register_buffer("temperature", torch.tensor(1.0))
 
+    def fitted_shapes(self, state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, tuple]:
+        """The buffer shapes a fit of this module has, from the sizes a saved state holds (the class
+        count of `classes`, the support-vector count `n_support.sum()`); `input_dim` stays this
+        module's. albsent.train.checkpoint.load_weights checks a saved state against these, so a
+        fit of another width or an inconsistent state is still refused."""
+        classes, n_support = state.get(prefix + "classes"), state.get(prefix + "n_support")
+        k = int(classes.shape[0]) if classes is not None and classes.dim() == 1 else 0
+        n_sv = int(n_support.sum()) if n_support is not None and n_support.numel() else 0
+        dim = int(self.support.shape[1])
+        if k <= 1:  # unfitted, or one class seen in training: no support vectors
+            return {"support": (0, dim), "dual_coef": (0, 0), "intercept": (0,), "n_support": (0,), "classes": (k,)}
+        return {"support": (n_sv, dim), "dual_coef": (k - 1, n_sv), "intercept": (k * (k - 1) // 2,),
+                "n_support": (k,), "classes": (k,)}
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name, buf in self.named_buffers(recurse=False):
             if prefix + name in state_dict:

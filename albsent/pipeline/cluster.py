@@ -42,18 +42,28 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, temp_di
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(logging_level=logging.WARNING, log_to_driver=True, configure_logging=True)
-    if address:
-        log.info("connecting to Ray cluster at %s", address)
-        loopback = on_loopback(address)  # (asks the cluster's GCS)
-        with (environ(LOOPBACK_ENV) if loopback else contextlib.nullcontext()), \
-                (loopback_node_ip() if loopback else contextlib.nullcontext()):
-            ray.init(address=address, **kwargs)
-    else:
-        log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
-        # the environment is inherited by the raylet, hence by every worker and agent it starts
-        with environ({**worker_env(), **LOOPBACK_ENV}), loopback_node_ip():
-            ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir, _node_ip_address="127.0.0.1",
-                     **kwargs)
+    try:
+        if address:
+            log.info("connecting to Ray cluster at %s", address)
+            loopback = on_loopback(address)  # (asks the cluster's GCS)
+            with (environ(LOOPBACK_ENV) if loopback else contextlib.nullcontext()), \
+                    (loopback_node_ip() if loopback else contextlib.nullcontext()):
+                ray.init(address=address, **kwargs)
+        else:
+            log.info("starting a local Ray cluster (%s CPUs)", num_cpus or os.cpu_count())
+            # the environment is inherited by the raylet, hence by every worker and agent it starts
+            with environ({**worker_env(), **LOOPBACK_ENV}), loopback_node_ip():
+                ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+                         _node_ip_address="127.0.0.1", **kwargs)
+    except Exception as exc:  # Ray's start-up failures (timeouts under load, refused ports) come in many types
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if address:
+            raise ConfigError(f"cannot join the Ray cluster at {address} ({first}); check that it runs (`ray status "
+                              f"--address {address}`) and that this host can reach it") from exc
+        raise ConfigError(f"could not start a local Ray cluster ({first}); the machine may be busy: try again, or "
+                          "start one with `ray start --head` and pass --address") from exc
     try:
         yield
     finally:

@@ -41,6 +41,9 @@ class ExtractSummary:
     groups_added: list = field(default_factory=list)  # feature groups added to the inputs already stored
     group_rows: int = 0  # rows that got them
     quarantined: int = 0  # (includes stored inputs whose audio was gone or changed when adding a group)
+    unavailable: int = 0  # stored inputs whose file is missing or unreadable now: rows kept, not redone
+    stale: int = 0  # inputs in the store (stored or quarantined) that INPUT no longer lists: kept ...
+    pruned: int = 0  # ... or, with prune, removed
     rows: int = 0
     audio_s: float = 0.0
     extract_s: float = 0.0  # seconds the workers spent computing features (the model, for ssl), summed
@@ -59,8 +62,9 @@ class Prepared:
     adding: list[str]  # groups the store's existing rows still lack
 
 
-def prepare(input_path: str, out: str, config: ExtractConfig) -> Prepared:
-    """Validate INPUT and the store (all user errors surface here, before any work)."""
+def prepare(input_path: str, out: str, config: ExtractConfig, prune: bool = False) -> Prepared:
+    """Validate INPUT and the store (all user errors surface here, before any work). `prune`:
+    stored inputs INPUT does not list are about to be removed (their audio is not needed)."""
     items = plan_inputs(input_path, config.labels_from, config.label_map, config.allowed_roots, config.unlabeled)
     extra = [c for c in items.columns if c not in BASE_COLUMNS]
     store = Store(out)
@@ -73,6 +77,8 @@ def prepare(input_path: str, out: str, config: ExtractConfig) -> Prepared:
     check_extra_columns(input_path, extra, extractors)
     created = store.meta["created_utc"] if existing else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     meta = store_metadata(config, extractors, extra, created)
+    if adding:
+        check_audio_available(store, items, prune)
     store.create_or_check(meta, adding)
     return Prepared(items, store, meta, config, extractors, adding)
 
@@ -239,27 +245,41 @@ def run_staged(ds, kwargs: dict, config: ExtractConfig, compute: Compute):
 
 
 def extract(input_path: str, out: str, config: ExtractConfig, progress: bool = True,
-            retry_quarantined: bool = False) -> ExtractSummary:
+            retry_quarantined: bool = False, prune: bool = False) -> ExtractSummary:
     """Extract INPUT into the store `out`, resuming what it holds (see pipeline/resume.py: changed
     audio is re-extracted, changed labels are relabelled in place, quarantined inputs are retried
-    when their file changed or `retry_quarantined`); one writer at a time."""
+    when their file changed or `retry_quarantined`; stored inputs whose file is missing or
+    unreadable keep their rows); one writer at a time. Inputs in the store that INPUT no longer
+    lists are reported, and removed with `prune`."""
     with Store(out).writer_lock():
-        return _extract(input_path, out, config, progress, retry_quarantined)
+        return _extract(input_path, out, config, progress, retry_quarantined, prune)
 
 
 def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool,
-             retry_quarantined: bool) -> ExtractSummary:
-    p = prepare(input_path, out, config)
+             retry_quarantined: bool, prune: bool = False) -> ExtractSummary:
+    p = prepare(input_path, out, config, prune)
     items, store, meta, config, extractors, adding = p.items, p.store, p.meta, p.config, p.extractors, p.adding
     store.write_sidecar("_config.yaml", to_yaml(config))
     plan = plan_resume(items, store, meta["extra_columns"], retry_quarantined)
     todo = plan.todo
     summary = ExtractSummary(inputs=len(items), skipped=plan.unchanged, relabelled=plan.relabelled,
-                             changed=plan.changed, retried=plan.retried, groups_added=list(adding))
+                             changed=plan.changed, retried=plan.retried, groups_added=list(adding),
+                             unavailable=len(plan.unavailable), stale=len(plan.stale))
     if summary.skipped:
         log.info("resuming: %d of %d inputs already in %s", summary.skipped, len(items), out)
+    if plan.unavailable:
+        log.warning("%d stored input(s) cannot be read now (missing or unreadable, e.g. %s); their rows are kept as "
+                    "they are: restore the files, or remove them from the input and re-run with --prune",
+                    len(plan.unavailable), plan.unavailable[0])
+    if plan.stale and not prune:
+        log.warning("%d input(s) in %s are not in %s any more (renamed, moved or removed from the manifest); they "
+                    "stay in the store and training still reads them: re-run with --prune to remove them",
+                    len(plan.stale), out, input_path)
     # before any new row is written: an interrupted run then leaves these inputs to redo, never twice
-    store.rewrite(drop=plan.drop, quarantine_drop=plan.unquarantine, update=plan.relabel)
+    stale = plan.stale if prune else set()
+    store.rewrite(drop=plan.drop | stale, quarantine_drop=plan.unquarantine | stale, update=plan.relabel)
+    if stale:
+        summary.pruned, summary.stale = len(stale), 0
     if todo.empty and not adding:
         return summary
     from tqdm.auto import tqdm
@@ -286,6 +306,29 @@ def _extract(input_path: str, out: str, config: ExtractConfig, progress: bool,
                 _count_quarantined(summary, part)
             bar.close()
     return summary
+
+
+def check_audio_available(store: Store, items: pd.DataFrame, prune: bool) -> None:
+    """Adding a feature group recomputes it from every stored input's audio: refuse, before any
+    work, while some of it is missing or unreadable (otherwise their rows would have to leave the
+    store). With `prune`, stored inputs `items` does not list are not needed."""
+    import os
+
+    from albsent import storage
+    from albsent.audio.manifest import uri_fingerprints
+
+    stored = store.inputs()
+    if prune:
+        stored = stored[stored["utterance_id"].isin(items["utterance_id"])]
+    paths = stored["path"].tolist()
+    uris = [p for p in paths if storage.is_uri(p)]
+    listed = uri_fingerprints(uris) if uris else {}
+    missing = [p for p in paths if (listed.get(p, (None, None))[0] is None if storage.is_uri(p) else
+                                    not (os.path.isfile(p) and os.access(p, os.R_OK)))]
+    if missing:
+        raise InputError(f"{store.uri}: adding a feature group needs the audio of every stored input, and "
+                         f"{len(missing)} of them cannot be read now (e.g. {missing[0]}); restore the files, or "
+                         "remove them from the input and re-run with --prune (nothing was changed)")
 
 
 def _count_quarantined(summary: ExtractSummary, part: pd.DataFrame) -> None:

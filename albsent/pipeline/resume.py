@@ -4,11 +4,15 @@ An input is its resolved path plus its bytes (sha256). For each planned input:
 - new: no row and no quarantine entry for its path -> extract.
 - unchanged: stored, same size and mtime (or, if those changed, the same sha256) -> skip; if its
   label, speaker, split or extra manifest columns changed, its rows are relabelled in place.
-- changed: stored, but its bytes' sha256 differs -> its old rows are removed first, then it is
-  extracted again (removing first means an interrupted run leaves it to redo, never twice).
-- quarantined: skipped, unless `retry_quarantined` or its size/mtime changed since -> the entry
-  is removed and the input extracted again.
-Inputs the store holds that the plan does not list are left as they are.
+- changed: stored, and its bytes now hash differently -> its old rows are removed first, then it
+  is extracted again (removing first means an interrupted run leaves it to redo, never twice).
+- unavailable: stored, but its file is missing or cannot be read now (a folder moved away, a
+  disk not mounted, an object store failing) -> its rows stay as they are; the run warns and
+  counts them. Only bytes that hash differently replace stored rows.
+- quarantined: skipped, unless `retry_quarantined`, its size/mtime changed since, or it was set
+  aside because its audio changed while a feature group was added (reason `changed`: the new
+  audio is extracted at the next run) -> the entry is removed and the input extracted again.
+Inputs the store holds that the plan does not list are reported (`stale`); `prune` removes them.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ class Resume:
     drop: set[str] = field(default_factory=set)  # utterance ids whose rows go before re-extracting
     unquarantine: set[str] = field(default_factory=set)  # quarantine entries to remove before retrying
     relabel: pd.DataFrame | None = None  # manifest fields to set in place, indexed by utterance_id
+    stale: set[str] = field(default_factory=set)  # stored or quarantined inputs the plan no longer lists
     unchanged: int = 0
     changed: int = 0
     relabelled: int = 0
     retried: int = 0
+    unavailable: list[str] = field(default_factory=list)  # paths of stored inputs missing or unreadable now
 
 
 def file_sha256(path: str) -> str | None:
+    """sha256 of the file's bytes; None when it is missing or cannot be read (after retries, for
+    an object store)."""
     if storage.is_uri(path):
         try:
             return hashlib.sha256(storage.read_bytes(path)).hexdigest()
@@ -77,25 +85,41 @@ def plan_resume(items: pd.DataFrame, store: Store, extra: list[str], retry_quara
     for c in FINGERPRINT:
         same_stat &= _eq(cur[c], old[c])
     changed = pd.Series(False, index=items.index)
+    unavailable = pd.Series(False, index=cur.index)
     for i in same_stat.index[~same_stat]:
-        changed[i] = file_sha256(cur.at[i, "path"]) != old.at[i, "sha256"]
+        digest = file_sha256(cur.at[i, "path"])
+        if digest is None:  # missing or unreadable is not changed: the stored rows stay
+            unavailable[i] = True
+        else:
+            changed[i] = digest != old.at[i, "sha256"]
     todo |= changed
     same_fields = pd.Series(True, index=cur.index)
     for c in fields:
         same_fields &= _eq(cur[c], old[c])
-    relabel_rows = cur.index[~changed[cur.index] & (~same_fields | ~same_stat)]  # (touched file: new size/mtime)
+    relabel_rows = cur.index[~changed[cur.index] & (~same_fields | (~same_stat & ~unavailable))]  # (touched file)
     update = (items.loc[relabel_rows, ["utterance_id", *fields, *FINGERPRINT]].set_index("utterance_id")
               if len(relabel_rows) else None)
+    if update is not None:  # an unavailable file keeps the size and mtime it was stored with
+        gone_ids = set(ids[unavailable.index[unavailable]])
+        gone = [u for u in update.index if u in gone_ids]
+        for c in FINGERPRINT:
+            update[c] = update[c].astype(object)
+            for u in gone:
+                update.at[u, c] = scalar(stored.at[u, c])
 
-    # quarantined inputs: retried when asked, or when the file's size or mtime changed
+    # quarantined inputs: retried when asked, when the file's size or mtime changed (not when it is
+    # now missing: that is no fix), or when they were set aside because their audio had changed
     qold = quarantined.loc[ids[in_q]].set_index(items.index[in_q])
     q_same = pd.Series(True, index=qold.index)
     for c in FINGERPRINT:
-        q_same &= _eq(items.loc[in_q, c], qold[c])
-    retry = q_same.index if retry_quarantined else q_same.index[~q_same]
+        q_same &= _eq(items.loc[in_q, c], qold[c]) | items.loc[in_q, c].isna()
+    q_changed = qold["reason"].eq("changed") if "reason" in qold.columns else pd.Series(False, index=qold.index)
+    retry = q_same.index if retry_quarantined else q_same.index[~q_same | q_changed]
     todo[retry] = True
+    stale = (set(stored.index) | set(quarantined.index)) - set(ids)
     return Resume(
-        todo=items[todo], drop=set(ids[changed]), unquarantine=set(ids[retry]), relabel=update,
+        todo=items[todo], drop=set(ids[changed]), unquarantine=set(ids[retry]), relabel=update, stale=stale,
         unchanged=int(known.sum() - changed.sum() + in_q.sum() - len(retry)), changed=int(changed.sum()),
         relabelled=int((~changed[cur.index] & ~same_fields).sum()), retried=len(retry),
+        unavailable=sorted(cur.loc[unavailable, "path"]),
     )

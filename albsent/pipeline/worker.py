@@ -51,8 +51,9 @@ class ExtractBlock:
         utt, segs = preprocess(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"])
         return dec, utt, segs
 
-    def _features(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        return extract_all(self.extractors, waves)
+    def _features(self, segs: list) -> list[dict[str, np.ndarray]]:
+        """Columns of every extractor per segment (albsent.audio.preprocess.Segment)."""
+        return extract_all(self.extractors, [s.samples for s in segs], [s.gain for s in segs])
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         items = batch.to_dict("records")
@@ -95,9 +96,9 @@ class ExtractBlock:
     def _extract_all(self, loaded, quarantined) -> list:
         """Features for every segment of every loaded clip, batched across clips; if the batch
         fails, retry clip by clip so only the failing clip is quarantined."""
-        waves = [s.samples for _, _, _, segs in loaded for s in segs]
+        every = [s for _, _, _, segs in loaded for s in segs]
         try:
-            flat = self._features(waves) if waves else []
+            flat = self._features(every) if every else []
             out, i = [], 0
             for _, _, _, segs in loaded:
                 out.append(flat[i : i + len(segs)])
@@ -108,7 +109,7 @@ class ExtractBlock:
         out = []
         for item, _, _, segs in loaded:
             try:
-                out.append(self._features([s.samples for s in segs]))
+                out.append(self._features(segs))
             except Exception as exc:
                 quarantined.append((item, "extract_error", f"{item['path']}: feature extraction failed: {exc!r}"))
                 out.append(None)
@@ -181,8 +182,8 @@ class AddGroupsBlock(ExtractBlock):
         self.added = [e for e in self.extractors if e.name in self.groups]
         self.new_columns = [c for e in self.added for c in e.columns()]
 
-    def _features(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        return extract_all(self.added, waves)
+    def _features(self, segs: list) -> list[dict[str, np.ndarray]]:
+        return extract_all(self.added, [s.samples for s in segs], [s.gain for s in segs])
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         return pd.concat([self._add(path) for path in batch["part"]], ignore_index=True)

@@ -51,8 +51,11 @@ def run_meta(result) -> dict:
 
 class RunWriter:
     def __init__(self, out_dir, result):
+        from albsent.runfolder import mark
+
         self.dir, self.result = Path(out_dir), result
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.dir.exists() or not any(self.dir.iterdir()):  # a folder of other files is never marked a run
+            mark(self.dir, "pretrain")
         dump_yaml(result.config, self.dir / "config.yaml")
 
     def _save(self, folder: Path) -> None:

@@ -113,6 +113,12 @@ def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainR
     rng = np.random.default_rng(config.seed)
     w = config.window
     train_u, val_u = holdout_utterances(data.utterance_ids, data.sha256, config.val_fraction, config.seed)
+    if config.val_fraction > 0 and not len(val_u):
+        need = next(k for k in range(2, 10**6) if round(k * config.val_fraction) >= 1)  # holdout_utterances' rule
+        raise ConfigError(f"pretraining holds out val_fraction={config.val_fraction:g} of the utterances for its "
+                          f"validation loss, and {len(set(data.utterance_ids))} utterance(s) leave none to hold out "
+                          f"(at least {need} are needed); give more clips, raise val_fraction, or set "
+                          "val_fraction=0 to train without a validation loss")
     norm = Normalizer.fit([data.X[i] for i in train_u])
     in_dim, out_index = data.dim, w.out_index(data.dim)
     train = Windows(norm([data.X[i] for i in train_u]), w, out_index)
@@ -122,8 +128,10 @@ def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainR
             val = Windows(norm([data.X[i] for i in val_u]), w, out_index)
             keep = np.linspace(0, len(val) - 1, min(len(val), config.max_val_windows)).round().astype(int)
             val.starts = val.starts[np.unique(keep)]
-        except ConfigError as exc:  # validation utterances too short for one window
-            log.warning("no validation windows (%s); validation loss skipped", exc)
+        except ConfigError as exc:  # validation utterances too short for one window: no loss to report
+            raise ConfigError(f"the {len(val_u)} held-out validation row(s) are too short for one window ({exc}); "
+                              "give longer or more clips, a shorter window, or set val_fraction=0 to train without "
+                              "a validation loss") from None
     device = resolve_device(config.device)
     model = build_autoencoder(config.model, in_dim, out_index, w.length, w.target).to(device)
     params = sum(p.numel() for p in model.parameters())

@@ -17,6 +17,7 @@ STORE may be a local path or a URI understood by pyarrow.fs (e.g. s3://bucket/st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from albsent import storage
 from albsent.errors import StoreError
 from albsent.store.arrow import scalar
+from albsent.store.lock import StoreLock, first_line
 from albsent.store.schema import FINGERPRINT, MANIFEST_FIELDS, QUARANTINE_SCHEMA
 
 META_FILE = "_albsent.json"
@@ -44,7 +46,10 @@ log = logging.getLogger(__name__)
 def write_options(schema: pa.Schema) -> dict:
     """`pq.write_table` options: zstd; dictionary encoding and min/max statistics only for the
     scalar columns. On float feature lists both cost CPU for nothing: a 64-clip part of MFCC +
-    short-term wrote in 47 ms with them and 19 ms without, and came out 5 % smaller."""
+    short-term wrote in 47 ms with them and 19 ms without, and came out 5 % smaller. The
+    statistics live in the footer, which page checksums do not cover, and readers skip row groups
+    by them: `albsent verify` recomputes them from the values (store/checks.py) and `--repair`
+    rewrites a part whose statistics are wrong."""
     scalar = [f.name for f in schema if not (pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type))]
     return {"compression": "zstd", "use_dictionary": scalar, "write_statistics": scalar, "write_page_checksum": True}
 
@@ -87,113 +92,6 @@ def _weights(meta: dict) -> dict[str, str | None]:
     }
 
 
-LOCK_FILE = "_lock.json"
-LEASE_S = 300.0  # a lock whose heartbeat is older than this is stale (its writer is gone)
-
-
-class StoreLock:
-    """One writer at a time: STORE/_lock.json, created exclusively, names its holder (host, pid)
-    and carries a heartbeat refreshed every LEASE_S / 5 seconds. A lock left by a killed writer is
-    taken over: on the same host when its pid is gone, anywhere once its heartbeat is older than
-    LEASE_S. A live holder makes the second writer fail with a message naming it."""
-
-    def __init__(self, store: "Store"):
-        self.store, self.path = store, f"{store.root}/{LOCK_FILE}"
-        self._stop = None
-
-    def _read(self) -> dict | None:
-        try:
-            with self.store.fs.open_input_stream(self.path) as fh:
-                return json.loads(fh.read().decode())
-        except (FileNotFoundError, OSError, ValueError):
-            return None
-
-    def _stale(self, held: dict) -> bool:
-        import os
-        import socket
-        import time
-
-        if "heartbeat" not in held:  # being written this instant, or not ours to judge
-            return False
-        if held.get("host") == socket.gethostname():
-            try:
-                os.kill(int(held.get("pid", -1)), 0)
-            except ProcessLookupError:
-                return True
-            except (PermissionError, ValueError, OverflowError):
-                pass
-        return time.time() - float(held.get("heartbeat", 0)) > LEASE_S
-
-    def _create(self, body: bytes) -> bool:
-        """Write the lock file if none exists (atomic on local disks; best effort elsewhere)."""
-        import os
-
-        if isinstance(self.store.fs, pafs.LocalFileSystem):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            return True
-        if self.store.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
-            return False
-        with self.store.fs.open_output_stream(self.path) as fh:
-            fh.write(body)
-        return True
-
-    def _body(self) -> bytes:
-        import os
-        import socket
-        import time
-
-        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time(),
-                           "started": self.started}).encode()
-
-    def __enter__(self) -> "StoreLock":
-        import threading
-        import time
-
-        fs, root = self.store.fs, self.store.root
-        self.made_root = fs.get_file_info(root).type == pafs.FileType.NotFound
-        fs.create_dir(root, recursive=True)
-        self.started = time.time()
-        if not self._create(self._body()):
-            held = self._read() or {}
-            if not self._stale(held):
-                self.made_root = False
-                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(held.get("started", 0))))
-                raise StoreError(f"{self.store.uri} is being written by process {held.get('pid')} on host "
-                                 f"{held.get('host')} (since {since}); wait for it to finish, or if that process is "
-                                 f"gone, remove {self.store.uri}/{LOCK_FILE}")
-            log.warning("%s: taking over the lock of a writer that is gone (process %s on %s)", self.store.uri,
-                        held.get("pid"), held.get("host"))
-            self.store.fs.delete_file(self.path)
-            if not self._create(self._body()):
-                raise StoreError(f"{self.store.uri}: another writer took the lock first; "
-                                 "run again when it has finished")
-        self._stop = threading.Event()
-        threading.Thread(target=self._beat, daemon=True, name="albsent-store-lock").start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(LEASE_S / 5):
-            with self.store.fs.open_output_stream(self.path) as fh:
-                fh.write(self._body())
-
-    def __exit__(self, *exc) -> None:
-        """Release; a store folder this writer created and left empty (e.g. the input was refused)
-        is removed again, so a failed first run leaves nothing behind."""
-        self._stop.set()
-        fs, root = self.store.fs, self.store.root
-        try:
-            fs.delete_file(self.path)
-            if self.made_root and not fs.get_file_info(pafs.FileSelector(root)):
-                fs.delete_dir(root)
-        except (FileNotFoundError, OSError):
-            pass
-
-
 class Store:
     def __init__(self, uri: str):
         self.uri = str(uri)
@@ -206,27 +104,58 @@ class Store:
     # ---- metadata -------------------------------------------------------------------------
     def exists(self) -> bool:
         """The store has metadata, or parts to rebuild it from."""
-        return self.fs.get_file_info(f"{self.root}/{META_FILE}").type == pafs.FileType.File or bool(self.part_files())
+        with self._io():
+            return (self.fs.get_file_info(f"{self.root}/{META_FILE}").type == pafs.FileType.File
+                    or bool(self.part_files()))
 
     @cached_property
     def meta(self) -> dict:
-        if self.fs.get_file_info(f"{self.root}/{META_FILE}").type != pafs.FileType.File:
-            return self.rebuild_meta()
-        with self.fs.open_input_stream(f"{self.root}/{META_FILE}") as fh:
-            return json.loads(fh.read().decode())
+        """The store's metadata (`_albsent.json`; rebuilt from the parts when it is missing). A
+        damaged file is a StoreError naming `albsent verify --repair`, which rebuilds it."""
+        with self._io():
+            if self.fs.get_file_info(f"{self.root}/{META_FILE}").type != pafs.FileType.File:
+                return self.rebuild_meta()
+            with self.fs.open_input_stream(f"{self.root}/{META_FILE}") as fh:
+                raw = fh.read()
+        try:
+            meta = json.loads(raw.decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            meta, why = None, f"not valid JSON: {exc}" if raw.strip() else "empty"
+        else:
+            why = "" if isinstance(meta, dict) and "config" in meta and "extractors" in meta else "not albsent metadata"
+        if why:
+            raise StoreError(f"{self.uri}/{META_FILE} is damaged ({why}); `albsent verify {self.uri} --repair` "
+                             "rebuilds it from the parts' own metadata")
+        return meta
+
+    @contextlib.contextmanager
+    def _io(self):
+        """Turn a filesystem error (no permission, a missing bucket, an unreachable endpoint) into
+        one line naming the store."""
+        try:
+            yield
+        except (FileNotFoundError, NotADirectoryError):
+            raise
+        except OSError as exc:
+            raise StoreError(f"{self.uri}: cannot access the store ({first_line(exc)}); check the path, its "
+                             "permissions, or the bucket, endpoint and credentials (AWS_* settings)") from exc
 
     def part_meta(self, path: str) -> dict | None:
         """The store metadata a part carries in its schema (None if it has none or is unreadable)."""
         try:
             raw = (pq.read_schema(path, filesystem=self.fs).metadata or {}).get(b"albsent")
-            return json.loads(raw) if raw else None
+            meta = json.loads(raw) if raw else None
         except (OSError, ValueError, pa.ArrowException):
             return None
+        return meta if isinstance(meta, dict) else None
 
     def meta_from_parts(self) -> dict:
         """The store metadata the parts carry in their schema: they must agree on the config hash
-        (parts written by another albsent version may differ in the version field only)."""
-        metas = [m for m in map(self.part_meta, self.part_files()) if m is not None]
+        (parts written by another albsent version may differ in the version field only). A part
+        whose copy does not agree with itself (store/checks.py) is not asked."""
+        from albsent.store.checks import meta_faults
+
+        metas = [m for m in map(self.part_meta, self.part_files()) if m is not None and not meta_faults(m)]
         if not metas:
             raise StoreError(f"{self.uri}: not an albsent store (no {META_FILE} and no readable part to rebuild it "
                              f"from); create it with `albsent extract INPUT --out {self.uri}`")
@@ -305,7 +234,8 @@ class Store:
     def _files(self, folder: str = "") -> list[str]:
         sel = pafs.FileSelector(f"{self.root}/{folder}".rstrip("/"), allow_not_found=True)
         try:
-            infos = self.fs.get_file_info(sel)
+            with self._io():
+                infos = self.fs.get_file_info(sel)
         except NotADirectoryError:  # STORE names a file (a manifest given where a store was expected)
             return []
         return sorted(i.path for i in infos

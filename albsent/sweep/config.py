@@ -105,8 +105,12 @@ class SweepConfig:
         return dataclasses.replace(self, base=self.base_dict(), base_config="")
 
     def trial_config(self, overrides: dict, store: str = ""):
-        """The TrainConfig / PretrainConfig of one trial."""
-        return build(self.target, merge(self.base_dict(store), overrides))
+        """The TrainConfig / PretrainConfig of one trial. Classifier trials are compared on their
+        validation rows, so every model leaves them out (TrainConfig.val_rows: keep)."""
+        base = self.base_dict(store)
+        if any(f.name == "val_rows" for f in dataclasses.fields(self.target)):
+            base = merge(base, {"val_rows": "keep"})
+        return build(self.target, merge(base, overrides))
 
     def placeholder_keys(self) -> tuple[str, ...]:
         fields = {f.name for f in dataclasses.fields(self.target)}

@@ -31,6 +31,11 @@ from albsent.train.metrics import compute_metrics
 from albsent.train.select import FINAL, AutoConfig, candidates, select, store_feature_groups
 
 log = logging.getLogger(__name__)
+RULES = {"bagged": "ensemble: greedy selections of up to {size} picks (with replacement) on {bags} speaker bootstraps "
+                   "x random halves of the candidates, averaged",
+         "greedy": "ensemble: greedy selection of up to {size} picks (with replacement), best prefix",
+         "single": "the single best recipe",
+         "top": "ensemble: the {k} best recipes by inner pooled macro-F1, averaged"}
 
 
 def load_candidates(config: AutoConfig):
@@ -71,12 +76,21 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
         per_fold.append(compute_metrics([p["label"] for p in fold_preds], [p["pred"] for p in fold_preds], labels))
     metrics = fold_summary(per_fold, preds, labels, first.group_by)
     metrics["store"] = first.store_uri
-    metrics["protocol"] = (f"nested cross-validation: {config.folds} outer folds by {first.group_by}; "
-                           "recipes scored by "
-                           f"{config.inner_folds}-fold inner CV on each outer fold's training {first.group_by}s only; "
-                           f"greedy ensemble of up to {config.ensemble_size} (with replacement)")
+    outer = [u for u in result["units"] if u.number != FINAL]
+    fallback = [u.number for u in outer if u.inner_group_by == "utterance" and first.group_by != "utterance"]
+    metrics["protocol"] = (f"nested cross-validation: {len(outer)} outer folds by {first.group_by}"
+                           + (" (one per group: fewer groups than folds asked)" if len(outer) < config.folds else "")
+                           + f"; recipes scored by up to {config.inner_folds}-fold inner CV on each outer fold's "
+                           f"training {first.group_by}s only"
+                           + (f" (by utterance in fold(s) {fallback}: they train on one {first.group_by})"
+                              if fallback else "")
+                           + "; " + RULES[config.rule].format(size=config.ensemble_size, bags=config.bags,
+                                                              k=config.top_k))
+    metrics["outer_folds"] = len(outer)
+    metrics["inner_group_by"] = {("all" if u.number == FINAL else str(u.number)): u.inner_group_by
+                                 for u in result["units"]}
     metrics["selection"] = {("all" if s.unit == FINAL else str(s.unit)): _chosen(s) for s in result["selections"]}
-    metrics["candidates"] = len(result["selections"][0].scores)
+    metrics["candidates"] = len(result["recipes"])
     metrics["features"] = "+".join(datas) if len(datas) == 1 else f"selected from {', '.join(datas)}"
     metrics["model"] = "auto: " + " + ".join(f"{r.model}" for r, _ in result["selections"][-1].members)
     metrics["seconds"] = result["seconds"]
@@ -87,7 +101,7 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
         weights = {r.name: w for r, w in s.members}
         for name, score in s.scores.items():
             rows.append({"unit": "all" if s.unit == FINAL else s.unit, "recipe": name,
-                         "inner_macro_f1": round(score, 6), "weight": round(weights.get(name, 0.0), 6)})
+                         "inner_macro_f1": round(score, 6), "weight": round(weights.get(name, 0.0), 9)})
     pd.DataFrame(rows).to_csv(out / "selection.csv", index=False)
     artifacts.write_json(metrics["selection"], out / "recipes.json")
     write_cv(out, metrics, preds, labels,

@@ -70,6 +70,10 @@ def load_weights(model: torch.nn.Module, bundle: Bundle) -> torch.nn.Module:
     """model.load_state_dict(bundle.state), with a BundleError naming the file and the first
     differences when the weights do not fit the model that model.json describes."""
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for prefix, module in model.named_modules():  # modules whose buffer sizes come from their fit (KernelSVM)
+        if hasattr(module, "fitted_shapes"):
+            prefix = f"{prefix}." if prefix else ""
+            want.update({prefix + k: shape for k, shape in module.fitted_shapes(bundle.state, prefix).items()})
     got = {k: tuple(v.shape) for k, v in bundle.state.items()}
     if want != got:
         diffs = [f"{k} is {list(got[k])}, expected {list(want[k])}" for k in want if k in got and got[k] != want[k]]

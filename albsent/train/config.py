@@ -22,7 +22,7 @@ class TrainConfig:
     class_weighted: bool = False  # cross-entropy weighted by n / (classes * n_class) of the training split
     lr: float = 1e-3
     weight_decay: float = 0.0  # Adam L2 penalty
-    C: float = 1.0  # sklearn_logreg / svm_rbf / svm_linear inverse regularisation strength
+    C: float = 1.0  # logreg (pooled) / sklearn_logreg / svm_rbf / svm_linear inverse regularisation strength
     epochs: int = 100
     batch_size: int = 32
     patience: int = 10  # early stopping: epochs without a lower validation loss
@@ -36,6 +36,10 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads for this process (0: leave torch's setting); 1 is fastest on busy CPUs
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where the torch models train; auto: cuda when torch sees a GPU
     split: SplitConfig = field(default_factory=SplitConfig)
+    # The validation split's rows. "auto": models trained by epochs stop early on them; models that are
+    # not (SVMs, the logistic regressions on pooled features) train on them instead. "keep": every model
+    # leaves them out (a sweep compares its trials on them; its best_config.yaml keeps that).
+    val_rows: Literal["auto", "keep"] = "auto"
 
     def __post_init__(self):
         require(isinstance(self.features, str) and self.features.strip() != "", self, "features", self.features,

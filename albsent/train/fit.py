@@ -28,7 +28,7 @@ from albsent.runtime import keep_freed_memory
 from albsent.train import artifacts
 from albsent.train.checkpoint import Bundle, save_bundle
 from albsent.train.config import TrainConfig
-from albsent.train.estimators import fit_sklearn
+from albsent.train.estimators import fit_sklearn, fit_torch_logreg
 from albsent.train.loop import predict_proba, resolve_device, stride_frames, train_loop
 from albsent.train.metrics import compute_metrics
 
@@ -62,9 +62,16 @@ def _macro_f1(n_classes: int):
 
 
 def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_dir: str | Path | None = None,
-        split: Split | None = None, fold: int | None = None) -> FitResult:
+        split: Split | None = None, fold: int | None = None, temperature: float | None = None) -> FitResult:
     """Train `config.model` on `data` and evaluate it on the test part of `split` (default: the
-    config's grouped stratified train/val/test split). The split is audited for leakage first."""
+    config's grouped stratified train/val/test split). The split is audited for leakage first.
+
+    A scikit-learn model (SVMs, exact logistic regression) and the torch `logreg` on pooled rows
+    (solved to the same optimum as `sklearn_logreg`, C included: estimators.fit_torch_logreg) are
+    not trained by epochs: they have no use for a validation split, so its rows are added to the
+    training rows, unless config.val_rows is "keep" (a sweep trial is scored on its validation split).
+    temperature: an SVM's probability calibration fitted elsewhere on held-out scores (the
+    automatic selection's inner folds); None fits it on held-out folds of the training rows."""
     check_compatible(config.model, data.spec.kind, data.spec.text)
     keep_freed_memory()
     if config.num_threads:
@@ -82,6 +89,10 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     if not len(split.train) or not (len(split.test) or given):
         raise ConfigError(f"the split has {len(split.train)} training and {len(split.test)} test rows; "
                           "both must be non-empty")
+    sklearn = get_model(config.model).sklearn
+    exact = sklearn or (config.model == "logreg" and data.spec.kind == "pooled")
+    if exact and len(split.val) and config.val_rows == "auto":
+        split = Split(np.sort(np.concatenate([split.train, split.val])), split.val[:0], split.test)
     report = audit(split, groups=data.groups, utterance_id=data.utterance_ids, sha256=data.sha256)
     X = stride_frames(data.X, config.frame_stride)
     spk = data.speakers if config.speaker_norm else None
@@ -95,9 +106,13 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     torch.manual_seed(config.seed)
     model = build_model(config.model, input_dim, len(labels), config.hparams(), n_layers)
     ytr, yva = y[split.train], y[split.val]
-    if get_model(config.model).sklearn:
-        fit_sklearn(config.model, model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted,
-                    seed=config.seed, groups=data.groups[split.train])
+    if exact:
+        if sklearn:
+            extra = {"temperature": temperature} if temperature is not None else {}
+            fit_sklearn(config.model, model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted,
+                        seed=config.seed, groups=data.groups[split.train], **extra)
+        else:
+            fit_torch_logreg(model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted)
         history = [_sklearn_history(model, Xtr, ytr, Xva, yva, len(labels))]
         best_epoch = 1
         if on_epoch is not None:

@@ -139,17 +139,17 @@ class Predictor:
         needed = {c for m in self.members for c in m.spec.columns}
         self.extractors = [e for e in build_extractors(self.extract_config) if needed & {c.name for c in e.columns()}]
 
-    def _features(self, waves: list[np.ndarray]) -> list:
-        """Each member's input for these waveforms, before normalisation."""
-        rows = extract_all(self.extractors, waves)
+    def _features(self, segs: list) -> list:
+        """Each member's input for these segments (albsent.audio.preprocess.Segment), before normalisation."""
+        rows = extract_all(self.extractors, [s.samples for s in segs], [s.gain for s in segs])
         return [m.inputs(rows) for m in self.members]
 
     def _scored(self, inputs: list, speakers=None) -> np.ndarray:
         """(clips, classes) weighted mean probabilities of the members; speakers: (clips,) for speaker normalisation."""
         return sum(m.weight * predict_proba(m.model, m.scaling(X, speakers)) for m, X in zip(self.members, inputs))
 
-    def _probs(self, waves: list[np.ndarray]) -> np.ndarray:
-        return self._scored(self._features(waves))
+    def _probs(self, segs: list) -> np.ndarray:
+        return self._scored(self._features(segs))
 
     def _named(self, p: np.ndarray) -> tuple[str, dict[str, float]]:
         return self.labels[int(p.argmax())], {lab: round(float(q), 6) for lab, q in zip(self.labels, p)}
@@ -176,10 +176,10 @@ class Predictor:
 
     def predict_file(self, path: str, segments_s: float | None = None) -> Prediction:
         segs, timeline = self._windows(path, segments_s)
-        probs = self._probs([s.samples for s in segs])  # (segments or 1, classes)
+        probs = self._probs(segs)  # (segments or 1, classes)
         out = Prediction(path, *self._named(probs.mean(0)))
         if timeline is not None:
-            self._timeline(out, timeline, probs if timeline is segs else self._probs([s.samples for s in timeline]))
+            self._timeline(out, timeline, probs if timeline is segs else self._probs(timeline))
         return out
 
     def predict(self, inputs: list[str], segments_s: float | None = None, speakers: dict[str, str] | str | None = None):
@@ -218,11 +218,11 @@ class Predictor:
         for path in paths:
             try:
                 segs, timeline = self._windows(path, segments_s)
-                X = self._features([x.samples for x in segs])
+                X = self._features(segs)
                 if timeline is None or timeline is segs:
                     Xt = None if timeline is None else X
                 else:
-                    Xt = self._features([x.samples for x in timeline])
+                    Xt = self._features(timeline)
                 done.append((path, X, timeline, Xt))
             except Exception as exc:  # one bad file must not stop the rest
                 errors[path] = _message(path, exc)
@@ -231,6 +231,15 @@ class Predictor:
             log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised "
                         "with the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
                         len(missing), missing[0])
+        rows: dict[str, int] = {}  # rows per speaker: by_speaker needs 2 for statistics of its own
+        for p, X, _, _ in done:
+            if speaker_of(p) not in (None, ""):
+                rows[speaker_of(p)] = rows.get(speaker_of(p), 0) + len(X[0])
+        lone = sorted(s for s, n in rows.items() if n < 2)
+        if lone:
+            log.warning("this model normalises per speaker; %d speaker(s) have a single clip here (e.g. %s), too few "
+                        "for statistics of their own: their clips are normalised with the training corpus' statistics "
+                        "(less accurate); give a few clips per speaker", len(lone), lone[0])
         whole = self._score_blocks([(p, X) for p, X, _, _ in done], speaker_of)
         lines = self._score_blocks([(p, Xt) for p, _, _, Xt in done], speaker_of) if timeline_on else {}
         results = {}
