@@ -41,10 +41,12 @@ in its work tree, and the start time.
 
 --corpus: emodb, emodb_emotion, emodb_levels, emospeech, emospeech_emotion (repeatable; default
 all). --limit N: a label-stratified subset of N clips per corpus, in WORK/CORPUS_limitN (smoke
-runs). --skip-albsent: do not run albsent; use an existing WORK/CORPUS/auto run when present,
-otherwise the plain folds above. On 2 shared cores: albsent extract ~3 min (EMO-DB) and ~10 min
-(EmoSpeech); albsent train --auto ~3 and ~10 min; the recipes' features ~15 s and ~3 min once,
-the 12 recipes ~10 s and ~1 min; nkululeko ~2 and ~6 min.
+runs; `--corpus emodb --limit 150` takes ~4 min). --skip-albsent: do not run albsent; use an
+existing WORK/CORPUS/auto run when present, otherwise the plain folds above. Measured on 2 cores
+shared with other work (2026-12-05): albsent extract 87 s (EMO-DB) and 242 s (EmoSpeech), a few
+seconds for a corpus relabelled from a copied store; albsent train --auto 85-220 s (EMO-DB
+corpora) and 570-1,300 s (EmoSpeech corpora, load average up to 15); the recipes' features
+~30 s and ~3 min once; nkululeko 40-170 s per corpus; all five corpora ~70 min.
 
 Licence: eGeMAPS features come from openSMILE (audEERING), which is licensed for research and
 other non-commercial use only; so are figures that depend on it.
