@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from albsent import __version__
+from albsent.config import check_out_folder
 from albsent.errors import ConfigError
 
 MARKER = ".albsent-run.json"
@@ -82,9 +83,8 @@ def prepare(out: str | Path, overwrite: bool, command: str, out_flag: str = "--o
     """Make `out` ready for a new run: create it (or accept it empty), or with `overwrite` empty
     a run albsent wrote there; then write the marker. Raises ConfigError with one line otherwise
     (a file, a used folder without `overwrite`, a folder that is not a run, one not writable)."""
+    check_out_folder(out, out_flag)
     out = Path(out)
-    if out.is_file():
-        raise ConfigError(f"{out_flag} {out} is a file; expected a folder to write into (a new or an empty one)")
     if out.is_dir() and [n for n in _entries(out) if n != MARKER]:  # (only a marker: a run that failed early)
         why = not_a_run(out)
         if why:

@@ -85,7 +85,7 @@ PLAIN = {f"{f} | {n} z | {m} C=1" for f in ("mfcc", "egemaps.func", "mfcc+egemap
 
 
 def rules(recipes: list[str]) -> dict:
-    from albsent.train.rules import bagged_ensemble, greedy_ensemble, score, weights_of
+    from albsent.train.rules import bagged_ensemble, greedy_ensemble, score, top_k, weights_of
 
     plain = [i for i, r in enumerate(recipes) if r in PLAIN]
 
@@ -93,9 +93,6 @@ def rules(recipes: list[str]) -> dict:
         return weights_of([among[int(np.argmax([score(y, probs[j]) for j in among]))]], len(probs))
 
     family = [" | ".join(r.split(" | ")[:2]) for r in recipes]  # features | normalisation
-
-    def top(p, y, k):
-        return weights_of(list(np.argsort([-score(y, q) for q in p], kind="stable")[:k]), len(p))
 
     def halving(p, y, g, fold, keep, then=None):
         """Families ranked by their best recipe on the first 2 inner folds; the top `keep` share go on."""
@@ -124,9 +121,9 @@ def rules(recipes: list[str]) -> dict:
         out[f"halving{keep:g}+bagged20"] = lambda p, y, g, f, k=keep: halving(p, y, g, f, k)
         for n in (10, 20):
             out[f"halving{keep:g}+top{n}"] = lambda p, y, g, f, k=keep, n=n: halving(p, y, g, f, k,
-                                                                                      lambda q, yy: top(q, yy, n))
+                                                                                      lambda q, yy: top_k(q, yy, n))
     for k in (5, 10, 15, 20, 30):
-        out[f"top{k}"] = lambda p, y, g, f, k=k: top(p, y, k)
+        out[f"top{k}"] = lambda p, y, g, f, k=k: top_k(p, y, k)
     return out
 
 

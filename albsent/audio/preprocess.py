@@ -66,11 +66,6 @@ def normalization_gain(x: np.ndarray, config: AudioConfig) -> float:
     return 1.0
 
 
-def normalize(x: np.ndarray, config: AudioConfig, path: str = "") -> np.ndarray:
-    gain = normalization_gain(x, config)
-    return x if gain == 1.0 and config.normalize == "none" else (x * gain).astype(np.float32)
-
-
 TRIM_FRAME, TRIM_HOP = 512, 128
 TRIM_CHUNK_FRAMES = 2**16  # RMS frames computed at a time: librosa frames the whole signal at once (a 2-hour
 #                            recording's 900k frames x 512 samples of squares were 1.8 GB)

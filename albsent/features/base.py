@@ -51,6 +51,11 @@ def extract_all(extractors: list["Extractor"], waves: list[np.ndarray],
     return rows
 
 
+def extract_segments(extractors: list["Extractor"], segs: list) -> list[dict[str, np.ndarray]]:
+    """extract_all over albsent.audio.preprocess.Segment objects (their samples and gains)."""
+    return extract_all(extractors, [s.samples for s in segs], [s.gain for s in segs])
+
+
 @dataclass(frozen=True)
 class Column:
     """One stored feature column. `shape` is the shape of one value; None marks the frame axis."""

@@ -20,7 +20,7 @@ from albsent.audio.io import decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import AudioError
-from albsent.features.base import extract_all
+from albsent.features.base import extract_segments
 from albsent.features.config import ExtractConfig, build_extractors
 from albsent.runtime import keep_freed_memory
 from albsent.store import QUARANTINE_SCHEMA, Store, store_schema, to_arrow
@@ -53,7 +53,7 @@ class ExtractBlock:
 
     def _features(self, segs: list) -> list[dict[str, np.ndarray]]:
         """Columns of every extractor per segment (albsent.audio.preprocess.Segment)."""
-        return extract_all(self.extractors, [s.samples for s in segs], [s.gain for s in segs])
+        return extract_segments(self.extractors, segs)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         items = batch.to_dict("records")
@@ -183,7 +183,7 @@ class AddGroupsBlock(ExtractBlock):
         self.new_columns = [c for e in self.added for c in e.columns()]
 
     def _features(self, segs: list) -> list[dict[str, np.ndarray]]:
-        return extract_all(self.added, [s.samples for s in segs], [s.gain for s in segs])
+        return extract_segments(self.added, segs)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         return pd.concat([self._add(path) for path in batch["part"]], ignore_index=True)

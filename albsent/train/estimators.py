@@ -100,8 +100,12 @@ def kernel_rows(y: np.ndarray, seed: int, limit: int | None = None) -> np.ndarra
 
 def rbf_kernel(A: np.ndarray, B: np.ndarray, gamma: float) -> np.ndarray:
     """(n, dim), (m, dim) -> (n, m) exp(-gamma |a - b|^2), float64."""
-    sq = (A * A).sum(1)[:, None] - 2 * A @ B.T + (B * B).sum(1)[None, :]
-    return np.exp(-gamma * np.maximum(sq, 0.0))
+    return rbf_from_gram(A @ B.T, (A * A).sum(1), (B * B).sum(1), gamma)
+
+
+def rbf_from_gram(G: np.ndarray, sq_a: np.ndarray, sq_b: np.ndarray, gamma: float) -> np.ndarray:
+    """The RBF kernel from inner products G = A B^T: (n, m) and squared norms sq_a: (n,), sq_b: (m,)."""
+    return np.exp(-gamma * np.maximum(sq_a[:, None] - 2 * G + sq_b[None, :], 0.0))
 
 
 def ovr_scores(dec: np.ndarray, k: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from albsent.train.estimators import (
     linear_weights,
     logistic_regression,
     ovr_scores,
+    rbf_from_gram,
     rbf_gamma,
     rbf_svc,
 )
@@ -46,10 +47,6 @@ def _scaled(data: Data, speaker_norm: bool, split: Split) -> tuple[np.ndarray, n
     (Xtr, s_tr), (Xte, s_te) = part(split.train), part(split.test)
     scaling = Scaling.fit(Xtr, s_tr, speaker=speaker_norm, standardize=True)
     return np.asarray(scaling(Xtr, s_tr), np.float64), np.asarray(scaling(Xte, s_te), np.float64)
-
-
-def _rbf_from_gram(G: np.ndarray, sq_a: np.ndarray, sq_b: np.ndarray, gamma: float) -> np.ndarray:
-    return np.exp(-gamma * np.maximum(sq_a[:, None] - 2 * G + sq_b[None, :], 0.0))
 
 
 def _span(Xtr: np.ndarray, Xte: np.ndarray, G: np.ndarray, C_te: np.ndarray):
@@ -85,18 +82,18 @@ def score_split(recipes, data: Data, split: Split, y: np.ndarray, seed: int) -> 
     G = C_te = None
     if d > n and any(r.model == "sklearn_logreg" for r in recipes):  # the span needs every training row
         G, C_te = Xtr @ Xtr.T, Xte @ Xtr.T
+    if len(classes) < 2:
+        raise ValueError("a family split needs two classes in its training rows")
     out, kernels, span = [], None, None
     for r in recipes:
-        if len(classes) < 2:
-            raise ValueError("a family split needs two classes in its training rows")
         if r.model == "svm_rbf":
             if kernels is None:  # the kernel of the SVM's rows (albsent.train.estimators.kernel_rows)
                 keep = kernel_rows(ytr, seed)
                 Xk = Xtr[keep]
                 Gk, Ck = (G[np.ix_(keep, keep)], C_te[:, keep]) if G is not None else (Xk @ Xk.T, Xte @ Xk.T)
-                sq_k, sq_te = np.einsum("ij,ij->i", Xk, Xk), np.einsum("ij,ij->i", Xte, Xte)
+                sq_k, sq_te = (Xk * Xk).sum(1), (Xte * Xte).sum(1)
                 gamma = rbf_gamma(Xk)
-                kernels = (_rbf_from_gram(Gk, sq_k, sq_k, gamma), _rbf_from_gram(Ck, sq_te, sq_k, gamma), keep)
+                kernels = (rbf_from_gram(Gk, sq_k, sq_k, gamma), rbf_from_gram(Ck, sq_te, sq_k, gamma), keep)
             svc = rbf_svc(r.C, True, seed).fit(kernels[0], ytr[kernels[2]])
             out.append(_svm_scores(svc.decision_function(kernels[1]), classes, n_classes))
         elif r.model == "svm_linear":

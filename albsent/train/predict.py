@@ -32,7 +32,7 @@ from albsent.config import build
 from albsent.dataset.normalize import Scaling
 from albsent.dataset.spec import FeatureSpec, assemble, parse
 from albsent.errors import AlbsentError, InputError
-from albsent.features.base import extract_all
+from albsent.features.base import extract_segments
 from albsent.train.checkpoint import Bundle, BundleError, bundle_model
 from albsent.train.ensemble import run_members
 from albsent.train.loop import predict_proba, stride_frames
@@ -141,7 +141,7 @@ class Predictor:
 
     def _features(self, segs: list) -> list:
         """Each member's input for these segments (albsent.audio.preprocess.Segment), before normalisation."""
-        rows = extract_all(self.extractors, [s.samples for s in segs], [s.gain for s in segs])
+        rows = extract_segments(self.extractors, segs)
         return [m.inputs(rows) for m in self.members]
 
     def _scored(self, inputs: list, speakers=None) -> np.ndarray:
@@ -233,8 +233,9 @@ class Predictor:
                         len(missing), missing[0])
         rows: dict[str, int] = {}  # rows per speaker: by_speaker needs 2 for statistics of its own
         for p, X, _, _ in done:
-            if speaker_of(p) not in (None, ""):
-                rows[speaker_of(p)] = rows.get(speaker_of(p), 0) + len(X[0])
+            spk = speaker_of(p)
+            if spk not in (None, ""):
+                rows[spk] = rows.get(spk, 0) + len(X[0])
         lone = sorted(s for s, n in rows.items() if n < 2)
         if lone:
             log.warning("this model normalises per speaker; %d speaker(s) have a single clip here (e.g. %s), too few "

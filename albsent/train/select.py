@@ -152,7 +152,7 @@ class Unit:
     """One selection: rows to select and refit on, rows to score (empty for the final unit)."""
 
     number: int  # 1..K outer folds; FINAL (0) = all speakers
-    train: np.ndarray
+    train: np.ndarray  # sorted row indices
     test: np.ndarray
     inner: list[Split]  # inner splits over `train` (global row indices, val empty)
     inner_group_by: str = ""  # what the inner splits group by: the data's grouping, or "utterance" (fallback)
@@ -204,20 +204,18 @@ def score_unit(family: tuple[Recipe, ...], data: Data, unit: Unit, seed: int, pa
     for s in inner:
         audit(s, groups=data.groups, utterance_id=data.utterance_ids, sha256=data.sha256)
     scored = score_family(family, data, inner + outer, seed)
-    position = {row: i for i, row in enumerate(unit.train.tolist())}
     n_classes = len(data.label_names)
     oof = [np.zeros((len(unit.train), n_classes)) for _ in family]
     for s, per_recipe in zip(inner, scored):
-        at = [position[r] for r in s.test.tolist()]
+        at = np.searchsorted(unit.train, s.test)  # unit.train is sorted; inner test rows are among it
         for j, raw in enumerate(per_recipe):
             oof[j][at] = raw
     return oof, (scored[-1] if outer else None)
 
 
 def early_rows(unit: Unit) -> np.ndarray:
-    """Positions in unit.train of the rows the first EARLY inner folds test."""
-    position = {row: i for i, row in enumerate(unit.train.tolist())}
-    return np.array(sorted(position[r] for s in unit.inner[:EARLY] for r in s.test.tolist()), dtype=np.int64)
+    """Positions in unit.train (sorted) of the rows the first EARLY inner folds test."""
+    return np.sort(np.searchsorted(unit.train, np.concatenate([s.test for s in unit.inner[:EARLY]])))
 
 
 def score_units(config: AutoConfig, datas: dict, units: list[Unit], fams: list, y: np.ndarray, mapper) -> list:
