@@ -41,60 +41,77 @@ def require_seed(owner: object, seed: Any, field: str = "seed") -> None:
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin, args = get_origin(tp), get_args(tp)
+    """`value` read from YAML or --set, checked against (and converted to) the field type `tp`;
+    `where` is the key path the error names."""
+    origin = get_origin(tp)
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _convert(arg, value, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"'{where}': {value!r} matches none of {tp}")
+        return _convert_union(tp, value, where)
     if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"'{where}' must be one of {list(args)}. Got {value!r} instead.")
+        if value not in get_args(tp):
+            raise ConfigError(f"'{where}' must be one of {list(get_args(tp))}. Got {value!r} instead.")
         return value
     if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"'{where}' must be a mapping of {tp.__name__} fields. Got {value!r} instead.")
-        return build(tp, value, prefix=f"{where}.")
+        return _convert_dataclass(tp, value, where)
     if origin in (list, tuple):
-        if isinstance(value, str):  # `--set features=mfcc,shortterm`
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"'{where}' must be a list. Got {value!r} instead.")
-        item = args[0] if args else Any
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return _convert_list(tp, value, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"'{where}' must be a mapping. Got {value!r} instead.")
-        kt, vt = args or (Any, Any)
+        kt, vt = get_args(tp) or (Any, Any)
         return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"'{where}' must be true or false. Got {value!r} instead.")
+    return _convert_scalar(tp, value, where)
+
+
+def _convert_union(tp: Any, value: Any, where: str) -> Any:
+    args = get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in (a for a in args if a is not type(None)):
+        try:
+            return _convert(arg, value, where)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    raise ConfigError(errors[0] if len(errors) == 1 else f"'{where}': {value!r} matches none of {tp}")
+
+
+def _convert_dataclass(tp: Any, value: Any, where: str) -> Any:
+    if isinstance(value, tp):
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"'{where}' must be an int. Got {value!r} instead.")
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{where}' must be a mapping of {tp.__name__} fields. Got {value!r} instead.")
+    return build(tp, value, prefix=f"{where}.")
+
+
+def _convert_list(tp: Any, value: Any, where: str) -> list:
+    if isinstance(value, str):  # `--set features=mfcc,shortterm`
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"'{where}' must be a list. Got {value!r} instead.")
+    item = get_args(tp)[0] if get_args(tp) else Any
+    return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+# scalar field type -> (accepts(value), what the error says it must be); bools are not numbers here
+_SCALARS = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def _convert_scalar(tp: Any, value: Any, where: str) -> Any:
+    if tp not in _SCALARS:
         return value
-    if tp is float:
-        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; it is a number
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"'{where}' must be a number. Got {value!r} instead.")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"'{where}' must be a string. Got {value!r} instead.")
-        return value
-    return value
+    if tp is float and isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; it is a number
+    accepts, expected = _SCALARS[tp]
+    if not accepts(value):
+        raise ConfigError(f"'{where}' must be {expected}. Got {value!r} instead.")
+    return float(value) if tp is float else value
 
 
 def build(cls: type[T], data: dict | None = None, prefix: str = "") -> T:

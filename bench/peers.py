@@ -100,14 +100,12 @@ def uar_check(ours: float, theirs: float, truth, pred) -> bool | None:
     return bool(abs(ours - theirs) < 1e-9)
 
 
-def run_nkululeko(python: Path, used: pd.DataFrame, fold: np.ndarray, root: Path, others: list[Path]) -> dict:
-    """nkululeko's predictions for the rows of `used` (abspath, label, speaker) on `fold` (1..K),
-    per fold and with logo, aligned to `used`'s rows. `others`: folders of earlier runs whose
-    features nkululeko may reuse when they were extracted from the same files."""
-    files = used["abspath"].tolist()
+def reuse_features(root: Path, files: list[str], others: list[Path]) -> None:
+    """Make `root` nkululeko's folder for `files`: emptied when it was for other files (its feature
+    cache is keyed by name, not by the files in it), seeded with features of an earlier run on the same files."""
     listing = root / "files.json"
     if root.exists() and (not listing.exists() or json.loads(listing.read_text()) != files):
-        shutil.rmtree(root)  # nkululeko's feature cache is keyed by name, not by the files in it
+        shutil.rmtree(root)
     features = root / FEATURES
     for other in others:
         same = (other / FEATURES).exists() and json.loads((other / "files.json").read_text()) == files
@@ -116,6 +114,14 @@ def run_nkululeko(python: Path, used: pd.DataFrame, fold: np.ndarray, root: Path
             shutil.copy(other / FEATURES, features)
     root.mkdir(parents=True, exist_ok=True)
     listing.write_text(json.dumps(files))
+
+
+def run_nkululeko(python: Path, used: pd.DataFrame, fold: np.ndarray, root: Path, others: list[Path]) -> dict:
+    """nkululeko's predictions for the rows of `used` (abspath, label, speaker) on `fold` (1..K),
+    per fold and with logo, aligned to `used`'s rows. `others`: folders of earlier runs whose
+    features nkululeko may reuse when they were extracted from the same files."""
+    files = used["abspath"].tolist()
+    reuse_features(root, files, others)
     names = [f"f{k}" for k in fold]
     data = root / "data.csv"
     pd.DataFrame({"file": files, "speaker": used["speaker"].to_numpy(), "label": used["label"].to_numpy(),

@@ -28,7 +28,8 @@ ap.add_argument("manifest", nargs="?", default="../shared/data/emodb/manifest_se
 ap.add_argument("--config", help="ExtractConfig YAML (default: ExtractConfig())")
 args = ap.parse_args()
 r = plain_loop(Path(args.manifest), load(ExtractConfig, args.config))
-print(json.dumps({"clips": r["clips"], "raw_audio_s": round(r["raw_audio_s"], 1), "trimmed_audio_s": round(r["audio_s"], 1),
+print(json.dumps({"clips": r["clips"], "raw_audio_s": round(r["raw_audio_s"], 1),
+                  "trimmed_audio_s": round(r["audio_s"], 1),
                   "cpu_s": round(r["cpu_s"], 1), "wall_s": round(r["wall_s"], 1),
                   "raw_audio_s_per_cpu_s": round(r["raw_audio_s"] / r["cpu_s"], 1),
                   "loadavg": [round(x, 1) for x in os.getloadavg()]}))

@@ -177,6 +177,13 @@ def _samples(source, path: str, shortfall) -> tuple[np.ndarray, int, int]:
         raise AudioError(reason, f"{path}: cannot decode audio: {text}") from exc
     except (RuntimeError, ValueError, EOFError) as exc:
         raise AudioError("undecodable", f"{path}: cannot decode audio ({exc})") from exc
+    _check_decoded(path, declared, n, bad, shortfall)
+    mono = out[:n] if out is not None else blocks[0] if len(blocks) == 1 else _join(blocks, n)
+    return mono, int(sr), int(channels)
+
+
+def _check_decoded(path: str, declared: int, n: int, bad: int, shortfall) -> None:
+    """The decoded file's faults, in the order a user should fix them: missing data, no samples, NaN/inf."""
     short = shortfall()
     if short:
         raise AudioError("truncated",
@@ -187,8 +194,6 @@ def _samples(source, path: str, shortfall) -> tuple[np.ndarray, int, int]:
         raise AudioError("empty_audio", f"{path}: contains no audio samples")
     if bad:
         raise AudioError("non_finite", f"{path}: {bad} samples are NaN or infinite")
-    mono = out[:n] if out is not None else blocks[0] if len(blocks) == 1 else _join(blocks, n)
-    return mono, int(sr), int(channels)
 
 
 def _join(blocks: list[np.ndarray], n: int) -> np.ndarray:

@@ -149,41 +149,51 @@ def parse(text: str) -> FeatureSpec:
     if not spec:
         raise _bad(text, "it is empty")
     if spec.startswith("ssl:") and "+" not in spec:
-        bits = spec.split(":")
-        if len(bits) >= 3 and not NAME.match(bits[1]):
-            raise _bad(text, f"SSL alias {bits[1]!r} is not a name")
-        if len(bits) == 3 and bits[2] == "all":
-            return FeatureSpec(spec, "layers", (Part(pooled_column(ssl_group(bits[1]), "mean")),))
-        if len(bits) == 4 and bits[2] == "seq":
-            layers = _layers(spec, bits[3])
-            if len(layers) != 1:
-                raise _bad(text, "a frame-sequence spec takes exactly one layer")
-            layer = layers[0]
-            return FeatureSpec(spec, "sequence", (Part(layer_column(bits[1], layer)),))
+        whole = _parse_ssl_alone(text, spec)
+        if whole is not None:
+            return whole
     seq = spec.endswith(":seq")
     body = spec[: -len(":seq")] if seq else spec
     parts: list[Part] = []
     for item in body.split("+"):
-        if item.startswith("ssl:"):
-            bits = item.split(":")
-            if seq or len(bits) != 3 or not NAME.match(bits[1]) or bits[2] in ("all", "seq"):
-                raise _bad(text, f"{item!r}: an SSL part inside a '+' list must be ssl:ALIAS:LAYERS")
-            parts.append(Part(pooled_column(ssl_group(bits[1]), "mean"), _layers(text, bits[2])))
-            continue
-        name, dot, stats = item.partition(".")
-        if not NAME.match(name):
-            raise _bad(text, f"{item!r} is not a feature name (optionally .STATS, e.g. mfcc.mean or mfcc.rich)")
-        if seq:
-            if dot:
-                raise _bad(text, f"{item!r}: a ':seq' spec takes whole frame sequences, not statistics")
-            parts.append(Part(sequence_column(name)))
-        elif dot and not stats:
-            raise _bad(text, f"{item!r}: no statistic after '.'")
-        else:
-            parts += _stat_parts(text, item, name, stats or "mean,std")
+        parts += _parse_item(text, item, seq)
     if len(set(_units(parts))) != len(_units(parts)):
         raise _bad(text, "a part is repeated")
     return FeatureSpec(spec, "sequence" if seq else "pooled", tuple(parts))
+
+
+def _parse_ssl_alone(text: str, spec: str) -> FeatureSpec | None:
+    """The specs an SSL part has only on its own: ssl:ALIAS:all, ssl:ALIAS:seq:LAYER (else None)."""
+    bits = spec.split(":")
+    if len(bits) >= 3 and not NAME.match(bits[1]):
+        raise _bad(text, f"SSL alias {bits[1]!r} is not a name")
+    if len(bits) == 3 and bits[2] == "all":
+        return FeatureSpec(spec, "layers", (Part(pooled_column(ssl_group(bits[1]), "mean")),))
+    if len(bits) == 4 and bits[2] == "seq":
+        layers = _layers(spec, bits[3])
+        if len(layers) != 1:
+            raise _bad(text, "a frame-sequence spec takes exactly one layer")
+        return FeatureSpec(spec, "sequence", (Part(layer_column(bits[1], layers[0])),))
+    return None
+
+
+def _parse_item(text: str, item: str, seq: bool) -> list[Part]:
+    """One '+'-separated item of a spec -> its parts (`seq`: the spec ends in ':seq')."""
+    if item.startswith("ssl:"):
+        bits = item.split(":")
+        if seq or len(bits) != 3 or not NAME.match(bits[1]) or bits[2] in ("all", "seq"):
+            raise _bad(text, f"{item!r}: an SSL part inside a '+' list must be ssl:ALIAS:LAYERS")
+        return [Part(pooled_column(ssl_group(bits[1]), "mean"), _layers(text, bits[2]))]
+    name, dot, stats = item.partition(".")
+    if not NAME.match(name):
+        raise _bad(text, f"{item!r} is not a feature name (optionally .STATS, e.g. mfcc.mean or mfcc.rich)")
+    if seq:
+        if dot:
+            raise _bad(text, f"{item!r}: a ':seq' spec takes whole frame sequences, not statistics")
+        return [Part(sequence_column(name))]
+    if dot and not stats:
+        raise _bad(text, f"{item!r}: no statistic after '.'")
+    return _stat_parts(text, item, name, stats or "mean,std")
 
 
 def column_info(schema: pa.Schema, meta: dict | None = None) -> dict[str, dict]:
@@ -264,34 +274,44 @@ def resolve(spec: FeatureSpec, info: dict[str, dict], store: str = "the store") 
         if p.column not in info:
             raise _missing(spec, p, info, store)
     for p in spec.parts:
-        shape = info[p.column]["shape"]
-        want_seq = spec.kind == "sequence" or p.stats is not None
-        if (shape[0] is None) != want_seq:
-            need = "frame sequence" if want_seq else "pooled vector"
-            raise StoreError(f"{store}: column {p.column!r} has shape {shape}, "
-                             f"not a {need} as spec {spec.text!r} needs")
-        if spec.kind == "layers" and len(shape) != 2:
-            raise StoreError(f"{store}: column {p.column!r} has shape {shape}; ':all' needs (layers, hidden)")
-        if p.layers is not None:
-            if len(shape) != 2:
-                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
-                                 "layer selection needs (layers, hidden)")
-            bad = [v for v in p.layers if v >= shape[0]]
-            if bad:
-                raise ConfigError(f"feature spec {spec.text!r}: layer(s) {bad} out of range; "
-                                  f"{p.column} has layers 0..{shape[0] - 1}")
-        if p.stats is not None:
-            if len(shape) != 2:
-                raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
-                                 "pooling statistics needs (frames, dim)")
-            wanted_voiced = [s for s in p.stats if s in VOICED and s not in p.optional]
-            if wanted_voiced and "voicing" not in info[p.column]:
-                raise ConfigError(
-                    f"feature spec {spec.text!r}: {', '.join(wanted_voiced)} need a voicing flag, "
-                    f"and {p.column!r} has none "
-                    "in this store (voicing flags: shortterm with f0 on, egemaps, compare); use e.g. "
-                    f"{p.column}.rich, which leaves them out")
+        _check_part(spec, p, info[p.column], store)
     return {c: info[c] for c in spec.columns}
+
+
+def _check_part(spec: FeatureSpec, p: Part, col: dict, store: str) -> None:
+    """One part against its column's info ({"shape": ..., "voicing"?: ...})."""
+    shape = col["shape"]
+    want_seq = spec.kind == "sequence" or p.stats is not None
+    if (shape[0] is None) != want_seq:
+        need = "frame sequence" if want_seq else "pooled vector"
+        raise StoreError(f"{store}: column {p.column!r} has shape {shape}, "
+                         f"not a {need} as spec {spec.text!r} needs")
+    if spec.kind == "layers" and len(shape) != 2:
+        raise StoreError(f"{store}: column {p.column!r} has shape {shape}; ':all' needs (layers, hidden)")
+    if p.layers is not None:
+        if len(shape) != 2:
+            raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
+                             "layer selection needs (layers, hidden)")
+        bad = [v for v in p.layers if v >= shape[0]]
+        if bad:
+            raise ConfigError(f"feature spec {spec.text!r}: layer(s) {bad} out of range; "
+                              f"{p.column} has layers 0..{shape[0] - 1}")
+    if p.stats is not None:
+        _check_stats(spec, p, col, store)
+
+
+def _check_stats(spec: FeatureSpec, p: Part, col: dict, store: str) -> None:
+    shape = col["shape"]
+    if len(shape) != 2:
+        raise StoreError(f"{store}: column {p.column!r} has shape {shape}; "
+                         "pooling statistics needs (frames, dim)")
+    wanted_voiced = [s for s in p.stats if s in VOICED and s not in p.optional]
+    if wanted_voiced and "voicing" not in col:
+        raise ConfigError(
+            f"feature spec {spec.text!r}: {', '.join(wanted_voiced)} need a voicing flag, "
+            f"and {p.column!r} has none "
+            "in this store (voicing flags: shortterm with f0 on, egemaps, compare); use e.g. "
+            f"{p.column}.rich, which leaves them out")
 
 
 def assemble(spec: FeatureSpec, cols: dict[str, list[np.ndarray]], info: dict[str, dict]):

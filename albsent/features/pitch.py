@@ -75,49 +75,56 @@ def _trough_probs(yin_frames, thresholds, beta_probs, boltzmann_parameter, no_tr
     the F0 period, from its trough's rank under each of the thresholds (Boltzmann prior) weighted
     by the threshold's beta probability. yin_frames: (periods, frames) -> (periods, frames)."""
     n_periods, n_frames = yin_frames.shape
-    n_thr = beta_probs.size
     probs = np.zeros((n_periods, n_frames))
     troughs = np.empty(n_periods, dtype=np.int64)
-    lam = boltzmann_parameter
     for i in range(n_frames):
         y = yin_frames[:, i]
-        n = 0
-        if y[0] < y[1]:
-            troughs[n] = 0
-            n += 1
-        for p in range(1, n_periods - 1):
-            if y[p] < y[p - 1] and y[p] <= y[p + 1]:
-                troughs[n] = p
-                n += 1
-        if y[n_periods - 1] < y[n_periods - 2]:
-            troughs[n] = n_periods - 1
-            n += 1
-        if n == 0:
-            continue
-        gmin = 0
-        for t in range(1, n):
-            if y[troughs[t]] < y[troughs[gmin]]:
-                gmin = t
-        for k in range(n_thr):
-            th = thresholds[k + 1]
-            below = 0  # troughs under this threshold, so far and in all
-            for t in range(n):
-                if y[troughs[t]] < th:
-                    below += 1
-            if below == 0:
-                continue
-            fact = (1 - np.exp(-lam)) / (1 - np.exp(-lam * below))  # scipy.stats.boltzmann.pmf(rank, lam, below)
-            rank = 0
-            for t in range(n):
-                if y[troughs[t]] < th:
-                    probs[troughs[t], i] += fact * np.exp(-lam * rank) * beta_probs[k]
-                    rank += 1
-        below_min = 0  # thresholds at or under the lowest trough
-        for k in range(n_thr):
-            if not y[troughs[gmin]] < thresholds[k + 1]:
-                below_min += 1
-        probs[troughs[gmin], i] += no_trough_prob * np.sum(beta_probs[:below_min])
+        n = _find_troughs(y, troughs)
+        if n > 0:
+            _frame_probs(probs[:, i], y, troughs[:n], thresholds, beta_probs, boltzmann_parameter, no_trough_prob)
     return probs
+
+
+@njit(cache=True)
+def _find_troughs(y, troughs):  # pragma: no cover
+    """Write the local minima of y (periods,) into troughs[:n] (ends count when below their neighbour); -> n."""
+    n_periods, n = y.size, 0
+    if y[0] < y[1]:
+        troughs[n] = 0
+        n += 1
+    for p in range(1, n_periods - 1):
+        if y[p] < y[p - 1] and y[p] <= y[p + 1]:
+            troughs[n] = p
+            n += 1
+    if y[n_periods - 1] < y[n_periods - 2]:
+        troughs[n] = n_periods - 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _frame_probs(out, y, troughs, thresholds, beta_probs, lam, no_trough_prob):  # pragma: no cover
+    """Add one frame's period probabilities to out (periods,), given its troughs (at least one)."""
+    gmin = np.argmin(y[troughs])  # the first of the lowest troughs
+    for k in range(beta_probs.size):
+        th = thresholds[k + 1]
+        below = 0  # troughs under this threshold
+        for t in range(troughs.size):
+            if y[troughs[t]] < th:
+                below += 1
+        if below == 0:
+            continue
+        fact = (1 - np.exp(-lam)) / (1 - np.exp(-lam * below))  # scipy.stats.boltzmann.pmf(rank, lam, below)
+        rank = 0
+        for t in range(troughs.size):
+            if y[troughs[t]] < th:
+                out[troughs[t]] += fact * np.exp(-lam * rank) * beta_probs[k]
+                rank += 1
+    below_min = 0  # thresholds at or under the lowest trough
+    for k in range(beta_probs.size):
+        if not y[troughs[gmin]] < thresholds[k + 1]:
+            below_min += 1
+    out[troughs[gmin]] += no_trough_prob * np.sum(beta_probs[:below_min])
 
 
 def _observations(yin_frames, shifts, sr, thresholds, boltzmann_parameter, beta_probs, no_trough_prob, min_period,

@@ -85,7 +85,6 @@ def _pool_batch(x: np.ndarray, stats: tuple[str, ...], voiced: np.ndarray | None
 
     Everything but mean and std runs on a (B, D, T) copy, so every reduction is along contiguous
     memory (sort, BLAS matmul for slope and voiced sums, einsum dot products for moments)."""
-    B, T, D = x.shape
     out: dict[str, np.ndarray] = {}
     want = set(stats)
     if "mean" in want:
@@ -96,50 +95,67 @@ def _pool_batch(x: np.ndarray, stats: tuple[str, ...], voiced: np.ndarray | None
     xt = None
     if pcts or "range" in want:
         xt = np.ascontiguousarray(x.transpose(0, 2, 1))  # (B, D, T) float32
-        srt = np.sort(xt, axis=-1)
-        qs = list(pcts.values()) + (list(RANGE_PCT) if "range" in want else [])
-        vals = _percentiles(srt, qs)
-        del srt
-        for name, v in zip(pcts, vals):
-            out[name] = v
-        if "range" in want:
-            out["range"] = vals[-1] - vals[-2]
+        out.update(_order_stats(xt, pcts, "range" in want))
     if not want & {"slope", "skew", "kurt", "vmean", "vstd"}:
         return out
     xd = (xt if xt is not None else x.transpose(0, 2, 1)).astype(np.float64, order="C")  # (B, D, T)
     if want & set(VOICED):
-        if voiced is None:
-            raise ValueError("vmean / vstd need a voicing flag per frame (voiced=)")
-        w = voiced.astype(np.float64)[:, :, None]  # (B, T, 1)
-        n = np.maximum(w.sum(axis=1), 1.0)  # (B, 1): frames voiced (0 -> stats 0)
-        vm = (xd @ w)[..., 0] / n  # (B, D)
-        out["vmean"] = vm
-        if "vstd" in want:
-            d = xd - vm[..., None]
-            out["vstd"] = np.sqrt(((d * d) @ w)[..., 0] / n)
-            del d
+        out.update(_voiced_stats(xd, voiced, want))
     if want & {"slope", "skew", "kurt"}:
-        m = xd.mean(axis=-1)  # (B, D)
-        xd -= m[..., None]  # centred in place: exactly 0 for a constant dimension (slope, skew, kurt 0)
-        c = xd
-        if "slope" in want:
-            if T < 2:
-                out["slope"] = np.zeros((B, D))
-            else:
-                t = np.linspace(0.0, 1.0, T)
-                t -= t.mean()
-                out["slope"] = c @ (t / (t * t).sum())
-        if want & {"skew", "kurt"}:
-            c2 = c * c
-            m2 = c2.sum(axis=-1) / T
-            flat = m2 <= (_EPS32 * np.abs(m)) ** 2  # constant (to float32 precision): no shape to measure
-            safe = np.where(flat, 1.0, m2)
-            if "skew" in want:
-                m3 = np.einsum("...t,...t->...", c2, c) / T
-                out["skew"] = np.where(flat, 0.0, m3 / safe**1.5)
-            if "kurt" in want:
-                m4 = np.einsum("...t,...t->...", c2, c2) / T
-                out["kurt"] = np.where(flat, 0.0, m4 / safe**2 - 3.0)
+        out.update(_moment_stats(xd, want))
+    return out
+
+
+def _order_stats(xt: np.ndarray, pcts: dict[str, float], with_range: bool) -> dict[str, np.ndarray]:
+    """xt: (B, D, T) float32 -> percentiles by name (and "range" between RANGE_PCT), each (B, D)."""
+    srt = np.sort(xt, axis=-1)
+    qs = list(pcts.values()) + (list(RANGE_PCT) if with_range else [])
+    vals = _percentiles(srt, qs)
+    out = dict(zip(pcts, vals))
+    if with_range:
+        out["range"] = vals[-1] - vals[-2]
+    return out
+
+
+def _voiced_stats(xd: np.ndarray, voiced: np.ndarray | None, want: set) -> dict[str, np.ndarray]:
+    """xd: (B, D, T) float64; voiced: (B, T) bool -> vmean (and vstd), (B, D); no voiced frame -> 0."""
+    if voiced is None:
+        raise ValueError("vmean / vstd need a voicing flag per frame (voiced=)")
+    w = voiced.astype(np.float64)[:, :, None]  # (B, T, 1)
+    n = np.maximum(w.sum(axis=1), 1.0)  # (B, 1): frames voiced (0 -> stats 0)
+    vm = (xd @ w)[..., 0] / n  # (B, D)
+    out = {"vmean": vm}
+    if "vstd" in want:
+        d = xd - vm[..., None]
+        out["vstd"] = np.sqrt(((d * d) @ w)[..., 0] / n)
+    return out
+
+
+def _moment_stats(xd: np.ndarray, want: set) -> dict[str, np.ndarray]:
+    """xd: (B, D, T) float64, centred IN PLACE -> slope, skew, kurt as asked, each (B, D)."""
+    B, D, T = xd.shape
+    out: dict[str, np.ndarray] = {}
+    m = xd.mean(axis=-1)  # (B, D)
+    xd -= m[..., None]  # centred in place: exactly 0 for a constant dimension (slope, skew, kurt 0)
+    c = xd
+    if "slope" in want:
+        if T < 2:
+            out["slope"] = np.zeros((B, D))
+        else:
+            t = np.linspace(0.0, 1.0, T)
+            t -= t.mean()
+            out["slope"] = c @ (t / (t * t).sum())
+    if want & {"skew", "kurt"}:
+        c2 = c * c
+        m2 = c2.sum(axis=-1) / T
+        flat = m2 <= (_EPS32 * np.abs(m)) ** 2  # constant (to float32 precision): no shape to measure
+        safe = np.where(flat, 1.0, m2)
+        if "skew" in want:
+            m3 = np.einsum("...t,...t->...", c2, c) / T
+            out["skew"] = np.where(flat, 0.0, m3 / safe**1.5)
+        if "kurt" in want:
+            m4 = np.einsum("...t,...t->...", c2, c2) / T
+            out["kurt"] = np.where(flat, 0.0, m4 / safe**2 - 3.0)
     return out
 
 

@@ -49,26 +49,38 @@ def meta_faults(meta) -> list[str]:
     if sorted(extractors) != sorted(config.get("features") or []):
         faults.append(f"extractors {sorted(extractors)} differ from config.features {config.get('features')}")
     for name, ext in extractors.items():
-        section = config.get(name)
-        if not isinstance(ext, dict) or not isinstance(ext.get("columns"), dict):
-            faults.append(f"extractors.{name} has no columns")
-            continue
-        if "config_hash" in ext and ext["config_hash"] != stable_hash(section):
-            faults.append(f"extractors.{name}.config_hash is not the hash of config.{name}")
-        own = ext.get("config")
-        if isinstance(own, dict) and isinstance(section, dict):
-            changed = sorted(k for k, v in section.items() if k in own and own[k] != v)
-            if changed:
-                faults.append(f"extractors.{name}.config differs from config.{name} in {changed}")
-    if not faults:
-        built = _built_columns(config)
-        for name, ext in extractors.items():
-            have = {c: _shape(s) for c, s in ext["columns"].items()}
-            want = {c: shape for c, (shape, _) in (built or {}).get(name, {}).items()}
-            if built is not None and name in built and have != want:
-                diff = sorted(c for c in set(have) | set(want) if have.get(c) != want.get(c))
-                faults.append(f"extractors.{name}.columns do not follow from its config ({', '.join(diff)}: "
-                              f"{[have.get(c) for c in diff]} recorded, {[want.get(c) for c in diff]} from the config)")
+        faults += _extractor_faults(name, ext, config.get(name))
+    return faults or _column_faults(config, extractors)
+
+
+def _extractor_faults(name: str, ext, section) -> list[str]:
+    """extractors.NAME against config.NAME (its section of the extract config)."""
+    if not isinstance(ext, dict) or not isinstance(ext.get("columns"), dict):
+        return [f"extractors.{name} has no columns"]
+    faults = []
+    if "config_hash" in ext and ext["config_hash"] != stable_hash(section):
+        faults.append(f"extractors.{name}.config_hash is not the hash of config.{name}")
+    own = ext.get("config")
+    if isinstance(own, dict) and isinstance(section, dict):
+        changed = sorted(k for k, v in section.items() if k in own and own[k] != v)
+        if changed:
+            faults.append(f"extractors.{name}.config differs from config.{name} in {changed}")
+    return faults
+
+
+def _column_faults(config: dict, extractors: dict) -> list[str]:
+    """Recorded columns that do not follow from the config (checked once the rest is consistent)."""
+    built = _built_columns(config)
+    if built is None:
+        return []
+    faults = []
+    for name, ext in extractors.items():
+        have = {c: _shape(s) for c, s in ext["columns"].items()}
+        want = {c: shape for c, (shape, _) in built.get(name, {}).items()}
+        if name in built and have != want:
+            diff = sorted(c for c in set(have) | set(want) if have.get(c) != want.get(c))
+            faults.append(f"extractors.{name}.columns do not follow from its config ({', '.join(diff)}: "
+                          f"{[have.get(c) for c in diff]} recorded, {[want.get(c) for c in diff]} from the config)")
     return faults
 
 

@@ -205,16 +205,39 @@ def _verify(store: Store, manifest: str | None, allowed_roots, repair: bool) -> 
         report.problems.append(meta_problem)
     if ref is None and not files and stored is None:
         raise StoreError(f"{store.uri}: not an albsent store (no {META_FILE} and no part)")
-    adding = (ref or {}).get("adding") or {}
-    adding_meta = None
-    if adding:
-        adding_meta = {**ref, "config": adding["config"], "config_hash": stable_hash(adding["config"])}
-        adding_meta["extractors"] = _adding_extractors(ref, adding, own)
-        report.problems.append(Problem("adding_groups", store.uri, f"feature group(s) {adding['features']} are being "
-                                       "added to the stored rows; re-run `albsent extract` to finish"))
+    adding_meta = _adding_meta(report, store, ref, own)
     for name in unexpected_entries(store.fs, store.root):
         report.problems.append(Problem("unexpected_file", name, "not a part of the store, but pandas, pyarrow and "
                                        "duckdb read every file in the folder as rows"))
+    tables = _read_parts(report, store, files, own, ref, adding_meta)
+    dupes = _duplicate_ids(report, store, tables)
+    stored_utts = {u for t in tables.values() for u in t.column("utterance_id").to_pylist()}
+    q_ids = _quarantined_ids(report, store)
+    both = sorted(stored_utts & q_ids)
+    if both:
+        report.problems.append(Problem("stored_and_quarantined", store.uri,
+                                       f"{len(both)} input(s) both stored and quarantined", both))
+    if manifest:
+        _check_manifest(report, manifest, (ref or stored or {}).get("config") or {}, allowed_roots, stored_utts, q_ids)
+    if repair:
+        _repair(store, report, dupes, rebuild)
+    return report
+
+
+def _adding_meta(report: Report, store: Store, ref: dict | None, own: dict) -> dict | None:
+    """The metadata parts rewritten by an unfinished `extract --features +GROUP` carry (None: none under way)."""
+    adding = (ref or {}).get("adding") or {}
+    if not adding:
+        return None
+    meta = {**ref, "config": adding["config"], "config_hash": stable_hash(adding["config"])}
+    meta["extractors"] = _adding_extractors(ref, adding, own)
+    report.problems.append(Problem("adding_groups", store.uri, f"feature group(s) {adding['features']} are being "
+                                   "added to the stored rows; re-run `albsent extract` to finish"))
+    return meta
+
+
+def _read_parts(report: Report, store: Store, files: list[str], own: dict, ref, adding_meta) -> dict[str, pa.Table]:
+    """Read and check every part; -> {path: table} of the sound ones (the others are reported)."""
     tables: dict[str, pa.Table] = {}
     for path in files:
         short = path[len(store.root) + 1:]
@@ -234,9 +257,13 @@ def _verify(store: Store, manifest: str | None, allowed_roots, repair: bool) -> 
         if stats:
             report.problems.append(Problem("bad_statistics", short, "footer statistics that readers filter by do not "
                                            "match the values: " + "; ".join(stats[:3])))
+    return tables
 
+
+def _duplicate_ids(report: Report, store: Store, tables: dict[str, pa.Table]) -> dict[str, list[str]]:
+    """Count the rows; -> part -> ids to drop from it (a copy exists in an earlier part), reported."""
     seen: dict[str, str] = {}
-    dupes: dict[str, list[str]] = {}  # part -> ids to drop from it (a copy exists in an earlier part)
+    dupes: dict[str, list[str]] = {}
     for path, t in tables.items():
         for rid in t.column("id").to_pylist():
             if rid in seen:
@@ -247,8 +274,10 @@ def _verify(store: Store, manifest: str | None, allowed_roots, repair: bool) -> 
     for path, ids in dupes.items():
         report.problems.append(Problem("duplicate_ids", path[len(store.root) + 1:],
                                        f"{len(ids)} row id(s) already in another part", ids))
+    return dupes
 
-    stored_utts = {u for t in tables.values() for u in t.column("utterance_id").to_pylist()}
+
+def _quarantined_ids(report: Report, store: Store) -> set[str]:
     q_ids: set[str] = set()
     for path in store._files(QUARANTINE_DIR):
         try:
@@ -257,15 +286,7 @@ def _verify(store: Store, manifest: str | None, allowed_roots, repair: bool) -> 
             report.quarantined += q.num_rows
         except (OSError, pa.ArrowException, KeyError) as exc:
             report.problems.append(Problem("unreadable", path[len(store.root) + 1:], str(exc).splitlines()[0]))
-    both = sorted(stored_utts & q_ids)
-    if both:
-        report.problems.append(Problem("stored_and_quarantined", store.uri,
-                                       f"{len(both)} input(s) both stored and quarantined", both))
-    if manifest:
-        _check_manifest(report, manifest, (ref or stored or {}).get("config") or {}, allowed_roots, stored_utts, q_ids)
-    if repair:
-        _repair(store, report, dupes, rebuild)
-    return report
+    return q_ids
 
 
 def _adding_extractors(ref: dict, adding: dict, own: dict) -> dict:
