@@ -30,7 +30,7 @@ from albsent.dataset.splits import audit, kfold
 from albsent.models.probe import FrozenTap
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
-from albsent.runtime import keep_freed_memory
+from albsent.runtime import keep_freed_memory, torch_threads
 from albsent.train.loop import predict_proba, train_steps
 from albsent.train.metrics import aggregate, compute_metrics
 
@@ -100,10 +100,8 @@ def _fit_score(X, y, labeled, test, n_classes, label_names, config: ProbeConfig,
 def probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step=None) -> dict:
     """Probe vs baseline over speaker-independent folds -> metrics dict (see module docstring).
     `on_step(fold, metrics)` is called after each fold with the running means."""
-    from albsent.pretrain.loop import torch_threads
-
     keep_freed_memory()
-    with torch_threads(config.threads):
+    with torch_threads(config.num_threads):
         return _probe(config, pretrained, data, on_step)
 
 
@@ -122,13 +120,8 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
     tap = FrozenTap(pretrained.model, point)
     Z = utterance_features(tap, seqs, n, hop, pool=config.pool)
     B = baseline_features(seqs, config.baseline)
+    y = data.class_indices("a probe")
     label_names = data.label_names
-    if len(label_names) < 2:
-        from albsent.errors import ConfigError
-
-        raise ConfigError(f"{data.store_uri or 'the data'}: every labelled row has label {label_names[0]!r}; "
-                          "a probe needs at least two classes")
-    y = np.array([label_names.index(v) for v in data.labels])
     n_labeled = max(len(label_names), int(round(config.train_fraction * len(y))))
     folds = kfold(data.labels, data.groups, config.folds, val_fraction=0.0, seed=config.seed)
     probe_folds, base_folds, audits, sizes = [], [], [], []

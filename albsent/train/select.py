@@ -290,11 +290,8 @@ def select(config: AutoConfig, datas: dict[str, Data], recipes: list[Recipe], ma
     for spec, d in datas.items():
         if not np.array_equal(d.ids, first.ids):
             raise ConfigError(f"feature spec {spec!r} read the store's rows in another order; cannot compare recipes")
+    y = first.class_indices("selection")
     labels = first.label_names
-    if len(labels) < 2:
-        raise ConfigError(f"{first.store_uri}: every labelled row has label {labels[0]!r}; "
-                          "selection needs at least two classes")
-    y = np.array([labels.index(v) for v in first.labels])
     counts = np.bincount(y, minlength=len(labels))
     n_outer = min(config.folds, len(set(first.groups.tolist())))
     error = class_rows_error(labels, counts, n_outer, first.store_uri)
