@@ -76,13 +76,14 @@ def score_split(recipes, data: Data, split: Split, y: np.ndarray, seed: int) -> 
     """Raw scores (len(split.test), classes) of each recipe (one family) trained on split.train."""
     first = recipes[0]
     Xtr, Xte = _scaled(data, first.speaker_norm, split)
-    ytr, n_classes = y[split.train], len(data.label_names)
+    names = data.label_names
+    ytr, n_classes = y[split.train], len(names)
     classes = np.unique(ytr)
     n, d = Xtr.shape
     G = C_te = None
     if d > n and any(r.model == "sklearn_logreg" for r in recipes):  # the span needs every training row
         G, C_te = Xtr @ Xtr.T, Xte @ Xtr.T
-    require_two_classes([data.label_names[c] for c in classes], "a family split's training rows", "scoring")
+    require_two_classes([names[c] for c in classes], "a family split's training rows", "scoring")
     out, kernels, span = [], None, None
     for r in recipes:
         if r.model == "svm_rbf":
