@@ -182,6 +182,10 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
 def _file_type(path: str) -> pafs.FileType:
     """What a local path or URI is (File, Directory, NotFound, ...); an object store that cannot be
     reached (bucket, credentials) is an InputError, one line before any work."""
+    if not storage.is_uri(path):
+        local = Path(path)
+        return (pafs.FileType.Directory if local.is_dir() else pafs.FileType.File if local.is_file()
+                else pafs.FileType.NotFound)
     fs, p = storage.split(path)
     try:
         return fs.get_file_info(p).type
