@@ -121,8 +121,10 @@ def build(cls: type[T], data: dict | None = None, prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        renamed = getattr(cls, "RENAMED", {})  # {old key: new key} of renamed fields
+        moved = "".join(f"; {prefix + k} is now {prefix + renamed[k]}" for k in unknown if k in renamed)
         raise ConfigError(
-            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}{moved}; "
             f"valid keys{' under ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(fields))}"
         )
     kwargs = {name: _convert(hints[name], value, prefix + name) for name, value in data.items()}

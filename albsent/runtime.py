@@ -1,4 +1,5 @@
-"""Process settings for long CPU work: `keep_freed_memory()`.
+"""Process settings for long CPU work: `keep_freed_memory()`, and `torch_threads(n)`, the one
+place that sets torch's intra-op thread count (scoped: the previous count comes back).
 
 glibc's malloc gives freed memory back to the OS as soon as 128 KiB sit free at the top of the
 heap, serves large blocks with mmap/munmap, and unmaps a thread arena's heaps once they are
@@ -24,6 +25,7 @@ Set ALBSENT_KEEP_FREED_MEMORY=0 to leave the allocator alone. No-op outside glib
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
@@ -66,6 +68,22 @@ def keep_freed_memory() -> bool:
                                              (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)))
     log.debug("malloc thresholds raised: %s", ok)
     return ok
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with `n` torch intra-op threads (0: torch's current setting), restoring the
+    previous count afterwards. On a busy machine one thread is far faster for small models than
+    threads fighting for cores (`num_threads` of TrainConfig, PretrainConfig and ProbeConfig)."""
+    import torch
+
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def pyplot():

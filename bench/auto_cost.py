@@ -57,7 +57,7 @@ def one(rows: int, folds: int, inner: int) -> dict:
     seconds = time.perf_counter() - t0
     return {"rows": rows, "recipes": len(recipes), "seconds": round(seconds, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "members": len(result["final_bundles"])}
+            "members": len(result.final_bundles)}
 
 
 def main() -> None:

@@ -46,9 +46,8 @@ def compute(store: str, cache: Path) -> dict:
     order = [r for f in fams for r in f]
     with ray_session(None):
         scored = ray_mapper()(score_unit, [(f, datas[f[0].features], u, config.seed) for u in units for f in fams])
-    labels = first.label_names
     arrays = {"recipes": np.array([r.name for r in order]), "models": np.array([r.model for r in order]),
-              "y": np.array([labels.index(v) for v in first.labels])}
+              "y": first.class_indices("selection")}
     for i, u in enumerate(units):
         parts = scored[i * len(fams):(i + 1) * len(fams)]
         arrays[f"train_{i}"], arrays[f"test_{i}"] = u.train, u.test

@@ -88,7 +88,8 @@ def test_learns_next_frame_structure(name, target):
     model = dict(name=name, hidden_size=24, layers=1, dense_hidden=[48], bottleneck=12, conv_channels=16,
                  conv_filter=3, conv_stride=3 if name == "conv_mlstm" else 1)
     config = PretrainConfig(window=WindowConfig(length=8, target=target), model=AutoencoderConfig(**model),
-                            iterations=250, val_every=125, lr=3e-3, batch_size=32, val_fraction=0.25, threads=1, seed=0)
+                            iterations=250, val_every=125, lr=3e-3, batch_size=32, val_fraction=0.25, num_threads=1,
+                            seed=0)
     result = pretrain(config, frames())
     m = result.metrics
     assert m["val_ratio"] < 0.5, m

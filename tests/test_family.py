@@ -140,7 +140,7 @@ def test_successive_halving_scores_only_the_best_families_past_the_early_folds()
     out = select(config, datas, recipes, mapper)
     fams = 4  # 2 specs x 2 normalisations
     assert calls.count(("score_unit", "early")) == 3 * fams and calls.count(("score_unit", "late")) == 3 * fams // 2
-    for s in out["selections"]:
+    for s in out.selections:
         assert len(s.scores) == len(recipes) // 2 and all(w >= 0.05 for _, w in s.members)
         assert sum(w for _, w in s.members) == pytest.approx(1.0)
-    assert sorted(i for u in out["units"] for i in u.test.tolist()) == list(range(len(data)))
+    assert sorted(i for u in out.units for i in u.test.tolist()) == list(range(len(data)))

@@ -88,7 +88,7 @@ def test_validation_split_is_the_seeded_utterance_holdout():
 
     data = synthetic_frames()
     config = PretrainConfig(window=WindowConfig(length=5), model=AutoencoderConfig(name="rnn", hidden_size=4),
-                            iterations=1, val_every=1, batch_size=4, threads=1, seed=7, val_fraction=0.25)
+                            iterations=1, val_every=1, batch_size=4, num_threads=1, seed=7, val_fraction=0.25)
     train, val = holdout_utterances(data.utterance_ids, data.sha256, 0.25, 7)
     result = pretrain(config, data)
     assert len(val) == 6 and not set(train) & set(val)
@@ -107,7 +107,7 @@ def test_pretraining_refuses_pooled_or_empty_data():
 
 def test_pretrain_reports_checkpoints_and_round_trips(tmp_path):
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="mlstm", hidden_size=10),
-                            iterations=60, val_every=20, checkpoint_every=30, batch_size=16, threads=1, seed=1)
+                            iterations=60, val_every=20, checkpoint_every=30, batch_size=16, num_threads=1, seed=1)
     seen = []
     result = pretrain(config, synthetic_frames(), on_step=lambda step, m: seen.append((step, m)),
                       out_dir=tmp_path / "ae")
@@ -138,7 +138,7 @@ def test_pretrain_reports_checkpoints_and_round_trips(tmp_path):
 
 def test_same_seed_same_run():
     config = PretrainConfig(window=WindowConfig(length=5), model=AutoencoderConfig(name="lstm", hidden_size=8),
-                            iterations=20, val_every=10, batch_size=8, threads=1, seed=4)
+                            iterations=20, val_every=10, batch_size=8, num_threads=1, seed=4)
     a, b = pretrain(config, synthetic_frames()), pretrain(config, synthetic_frames())
     assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]
 

@@ -33,7 +33,7 @@ def synth():
     frames = sequence_data(seqs, labels)
     config = PretrainConfig(window=WindowConfig(length=8),
                             model=AutoencoderConfig(name="lstm", hidden_size=24, layers=1, dropout=0.2),
-                            iterations=300, val_every=300, lr=3e-3, batch_size=32, threads=1, seed=0)
+                            iterations=300, val_every=300, lr=3e-3, batch_size=32, num_threads=1, seed=0)
     result = pretrain(config, frames)
     obj = lambda v: np.array(v, dtype=object)  # noqa: E731
     data = Data(parse("synthetic:seq"), seqs, obj(labels), obj(speakers), "speaker", ids, ids, ids,
@@ -114,7 +114,7 @@ def test_pretrain_and_probe_in_one_call(synth):
     _, data = synth
     frames = sequence_data(data.X)  # the same utterances, unlabeled
     config = PretrainConfig(window=WindowConfig(length=6), model=AutoencoderConfig(name="rnn", hidden_size=8),
-                            iterations=20, val_every=10, batch_size=16, threads=1,
+                            iterations=20, val_every=10, batch_size=16, num_threads=1,
                             probe=ProbeConfig(attach="layer1.all_mean", iterations=20, folds=2))
     calls = []
     metrics = pretrain_and_probe(config, frames, data, on_step=lambda stage, step, m: calls.append((stage, step)))

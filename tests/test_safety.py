@@ -120,7 +120,7 @@ def test_pretrain_run_folders_carry_the_marker_and_foreign_folders_do_not(tmp_pa
     data = Data(parse("synthetic:seq"), seqs, none, ids, "utterance", ids, ids.copy(), none, none,
                 feature_names=["a", "b", "c"])
     config = PretrainConfig(window=WindowConfig(length=5), model=AutoencoderConfig(name="rnn", hidden_size=4),
-                            iterations=2, val_every=1, batch_size=4, threads=1)
+                            iterations=2, val_every=1, batch_size=4, num_threads=1)
     pretrain(config, data, out_dir=tmp_path / "ae")
     assert (tmp_path / "ae" / MARKER).is_file()
     mine = user_folder(tmp_path / "mine")

@@ -183,7 +183,7 @@ def test_pretraining_without_a_validation_utterance_is_refused(clips):
     data = Data(parse("synthetic:seq"), [rng.normal(size=(40, 3)).astype(np.float32) for _ in range(clips)], none,
                 ids, "utterance", ids, ids.copy(), none, none, feature_names=["a", "b", "c"])
     config = PretrainConfig(window=WindowConfig(length=5), model=AutoencoderConfig(name="rnn", hidden_size=4),
-                            iterations=2, val_every=1, batch_size=4, threads=1)
+                            iterations=2, val_every=1, batch_size=4, num_threads=1)
     with pytest.raises(ConfigError, match="leave none to hold out .at least 6 are needed.*val_fraction=0"):
         pretrain(config, data)
     from dataclasses import replace

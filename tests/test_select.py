@@ -164,11 +164,11 @@ def test_nested_selection_never_scores_on_outer_test_rows():
             assert not (set(s.train.tolist()) | set(s.test.tolist())) & test
             assert not set(data.groups[s.train]) & set(data.groups[s.test])  # inner splits grouped by speaker
         assert not set(data.groups[unit.train]) & set(data.groups[unit.test])
-    tested = sorted(i for u in out["units"] for i in u.test.tolist())
+    tested = sorted(i for u in out.units for i in u.test.tolist())
     assert tested == list(range(len(data)))  # every row scored once, by its outer fold
-    for s in out["selections"]:
+    for s in out.selections:
         assert sum(w for _, w in s.members) == pytest.approx(1.0)
-    assert out["final_bundles"] and all(b.meta["normalization"] for _, _, b in out["final_bundles"])
+    assert out.final_bundles and all(b.meta["normalization"] for _, _, b in out.final_bundles)
     assert len(make_units(data, config)) == 4  # 3 outer folds + all speakers
 
 

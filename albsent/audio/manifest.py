@@ -101,9 +101,8 @@ def parse_csv(data: bytes, where: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=header[:named], dtype=str)
 
 
-def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = False) -> pd.DataFrame:
-    uri = storage.is_uri(str(csv_path))
-    csv_path = str(csv_path) if uri else Path(csv_path)
+def _read_table(csv_path) -> pd.DataFrame:
+    """The manifest's rows (parse_csv), `labels` read as `label`; unreadable or empty is an InputError."""
     try:
         df = parse_csv(storage.read_bytes(str(csv_path)), str(csv_path))
     except InputError:
@@ -115,7 +114,12 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
                          "expected one row per audio file")
     if "labels" in df.columns and "label" not in df.columns:  # the Albanian paper's column name
         df = df.rename(columns={"labels": "label"})
-    required = ["path"] if unlabeled else ["path", "label"]
+    return df
+
+
+def _check_values(df: pd.DataFrame, csv_path, required: list[str]) -> None:
+    """Required columns present and never empty; surrounding whitespace stripped (with a warning)
+    from the label, speaker and split columns."""
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise InputError(
@@ -136,13 +140,18 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
         if len(empty):
             rows = ", ".join(str(i + 2) for i in empty[:5])
             raise InputError(f"{csv_path}: column '{col}' is empty on line(s) {rows}")
+
+
+def _resolve_paths(df: pd.DataFrame, csv_path, uri: bool, allowed_roots, confined: bool) -> tuple[list, list]:
+    """(resolved paths, keys relative to the manifest's folder) of the `path` column; with `confined`,
+    a path outside the manifest's folder and `allowed_roots` is an InputError, as is a duplicate."""
     base = storage.parent(storage.normalize(str(csv_path)))
     roots = [base if uri else Path(base)] + [storage.normalize(r) if storage.is_uri(r) or uri else Path(r).resolve()
                                              for r in allowed_roots]
     resolved, keys = [], []
     for line, raw in enumerate(df["path"].str.strip(), start=2):
         full, inside = _resolve(raw, base, roots, uri)
-        if not inside:
+        if confined and not inside:
             raise InputError(
                 f"{csv_path} line {line}: path '{raw}' resolves to {full}, outside the allowed roots "
                 f"{[str(r) for r in roots]}; add its folder with --allow-root (config allowed_roots)"
@@ -152,26 +161,47 @@ def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = Fals
     dupes = [p for p, n in Counter(resolved).items() if n > 1]
     if dupes:
         raise InputError(f"{csv_path}: {len(dupes)} duplicate path(s), e.g. {dupes[:3]}; each file may be listed once")
-    df["path"] = resolved
+    return resolved, keys
+
+
+def read_manifest(csv_path: str | Path, allowed_roots=(), unlabeled: bool = False, confined: bool = True
+                  ) -> pd.DataFrame:
+    """The validated rows of a manifest CSV (local or URI): `path` resolved against the CSV's folder,
+    `key` relative to it. confined=False (predict, which only reads) accepts paths anywhere."""
+    uri = storage.is_uri(str(csv_path))
+    csv_path = str(csv_path) if uri else Path(csv_path)
+    df = _read_table(csv_path)
+    _check_values(df, csv_path, ["path"] if unlabeled else ["path", "label"])
+    df["path"], keys = _resolve_paths(df, csv_path, uri, allowed_roots, confined)
     df.insert(0, "key", keys)
     if unlabeled and "label" not in df.columns:
         df["label"] = None
     return df
 
 
-def _plan_uri(uri: str, labels_from: str, allowed_roots, unlabeled: bool) -> pd.DataFrame:
-    """A manifest CSV or a folder in an object store; unreachable buckets and missing credentials
-    are one line here, before any work."""
-    fs, p = storage.split(uri)
+def _file_type(path: str) -> pafs.FileType:
+    """What a local path or URI is (File, Directory, NotFound, ...); an object store that cannot be
+    reached (bucket, credentials) is an InputError, one line before any work."""
+    if not storage.is_uri(path):
+        local = Path(path)
+        return (pafs.FileType.Directory if local.is_dir() else pafs.FileType.File if local.is_file()
+                else pafs.FileType.NotFound)
+    fs, p = storage.split(path)
     try:
-        info = fs.get_file_info(p)
+        return fs.get_file_info(p).type
     except OSError as exc:
-        raise InputError(f"{uri}: cannot reach it ({str(exc).splitlines()[0]}); check the bucket name and "
+        raise InputError(f"{path}: cannot reach it ({str(exc).splitlines()[0]}); check the bucket name and "
                          "credentials (AWS_* settings)") from exc
-    if info.type == pafs.FileType.File:
+
+
+def _plan_uri(uri: str, labels_from: str, allowed_roots, unlabeled: bool) -> pd.DataFrame:
+    """A manifest CSV or a folder in an object store."""
+    kind = _file_type(uri)
+    if kind == pafs.FileType.File:
         return read_manifest(uri, allowed_roots, unlabeled)
-    if info.type == pafs.FileType.Directory:
+    if kind == pafs.FileType.Directory:
         return scan_uri(uri, labels_from)
+    fs, p = storage.split(uri)
     bucket = p.split("/", 1)[0]
     if fs.get_file_info(bucket).type == pafs.FileType.NotFound:
         raise InputError(f"{uri}: cannot reach it (bucket '{bucket}' does not exist, or these credentials cannot "
@@ -179,35 +209,60 @@ def _plan_uri(uri: str, labels_from: str, allowed_roots, unlabeled: bool) -> pd.
     raise InputError(f"{uri}: no such manifest CSV or audio folder")
 
 
-def scan_directory(root: str | Path, labels_from: str = "none", allowed_roots=()) -> pd.DataFrame:
-    """Audio files under `root` (sorted, hidden names skipped). A file that is a symlink to
-    somewhere outside `root` and `allowed_roots` is refused, as a manifest path would be."""
-    root = Path(root).resolve()
-    roots = [root] + [Path(r).resolve() for r in allowed_roots]
+def find_audio(root: Path) -> list[Path]:
+    """Audio files under a local folder, by extension (AUDIO_EXTENSIONS), folder by folder in name
+    order; hidden names are skipped, other files counted in a warning, none at all is an InputError."""
     files, skipped = [], Counter()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
+        for name in sorted(n for n in filenames if not n.startswith(".")):
             if name.lower().endswith(AUDIO_EXTENSIONS):
-                f = Path(dirpath) / name
-                if not _within(f.resolve(), roots):
-                    raise InputError(f"{f}: a symlink to {f.resolve()}, outside the input folder {root} and the "
-                                     f"allowed roots; add its folder with --allow-root (config allowed_roots)")
-                files.append(f)
+                files.append(Path(dirpath) / name)
             else:
                 skipped[Path(name).suffix or "(none)"] += 1
     if skipped:
         log.warning("%s: ignored %d non-audio file(s) by extension: %s", root, sum(skipped.values()), dict(skipped))
+    if not files:
+        raise _no_audio(root)
+    return files
+
+
+def find_audio_objects(root: str) -> list[pafs.FileInfo]:
+    """Audio objects under a folder URI (normalised), as find_audio: one recursive listing, sorted by
+    path, hidden names skipped; an unlistable folder or none at all is an InputError."""
+    try:
+        infos = storage.list_files(root)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot list the folder ({str(exc).splitlines()[0]}); check the bucket name "
+                         "and credentials (AWS_* settings)") from exc
+    _, prefix = storage.split(root)
+    files = sorted((i for i in infos if not any(part.startswith(".") for part in i.path[len(prefix) + 1:].split("/"))
+                    and i.base_name.lower().endswith(AUDIO_EXTENSIONS)), key=lambda i: i.path)
+    if not files:
+        raise _no_audio(root)
+    return files
+
+
+def _no_audio(root) -> InputError:
+    return InputError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
+
+
+def scan_directory(root: str | Path, labels_from: str = "none", allowed_roots=()) -> pd.DataFrame:
+    """Audio files under `root` (find_audio). A file that is a symlink to somewhere outside `root`
+    and `allowed_roots` is refused, as a manifest path would be."""
+    root = Path(root).resolve()
+    roots = [root] + [Path(r).resolve() for r in allowed_roots]
+    files = find_audio(root)
+    outside = next((f for f in files if not _within(f.resolve(), roots)), None)
+    if outside is not None:
+        raise InputError(f"{outside}: a symlink to {outside.resolve()}, outside the input folder {root} and the "
+                         f"allowed roots; add its folder with --allow-root (config allowed_roots)")
     return _folder_items(root, [f.relative_to(root).as_posix() for f in files], [str(f) for f in files], labels_from)
 
 
 def _folder_items(root, keys: list[str], paths: list[str], labels_from: str) -> pd.DataFrame:
     """The items of a folder input (local or URI): `keys` relative to it ("/"-separated); with
     labels_from "parent", each file's label is the name of the folder it is in."""
-    if not keys:
-        raise InputError(f"{root}: no audio files found (looked for {', '.join(AUDIO_EXTENSIONS)})")
     df = pd.DataFrame({"key": keys, "path": paths})
     if labels_from == "parent":
         if any("/" not in k for k in keys):
@@ -220,16 +275,10 @@ def _folder_items(root, keys: list[str], paths: list[str], labels_from: str) -> 
 
 
 def scan_uri(root: str, labels_from: str = "none") -> pd.DataFrame:
-    """Audio objects under a folder URI (one recursive listing), as scan_directory."""
+    """Audio objects under a folder URI (find_audio_objects), as scan_directory."""
     root = storage.normalize(root)
-    try:
-        infos = storage.list_files(root)
-    except OSError as exc:
-        raise InputError(f"{root}: cannot list the folder ({str(exc).splitlines()[0]}); check the bucket name "
-                         "and credentials (AWS_* settings)") from exc
+    files = find_audio_objects(root)
     _, prefix = storage.split(root)
-    files = sorted((i for i in infos if not any(part.startswith(".") for part in i.path[len(prefix) + 1:].split("/"))
-                    and i.base_name.lower().endswith(AUDIO_EXTENSIONS)), key=lambda i: i.path)
     keys = [i.path[len(prefix) + 1:] for i in files]
     df = _folder_items(root, keys, [f"{root}/{k}" for k in keys], labels_from)
     df.attrs["fingerprints"] = {f"{root}/{k}": storage.fingerprint(i) for k, i in zip(keys, files)}
@@ -290,3 +339,34 @@ def plan_inputs(
     df["source_mtime_ns"] = pd.array([m for _, m in stats], dtype="Int64")
     extras = [c for c in df.columns if c not in BASE_COLUMNS]
     return df[BASE_COLUMNS + extras].reset_index(drop=True)
+
+
+def audio_inputs(items: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The audio that ITEMS name, for work on unlabelled audio (`albsent predict`), by this module's
+    rules: a folder (local or URI) is searched as scan_directory / scan_uri search one, a manifest
+    CSV (local or URI; a `path` column, an optional `speaker`) is read as read_manifest reads one,
+    without labels and with paths anywhere; anything else is a file as given (a missing one is kept:
+    it fails on its own). Returns (paths, {path: speaker} for the manifest rows that name one)."""
+    paths: list[str] = []
+    speakers: dict[str, str] = {}
+    for item in map(str, items):
+        kind = _file_type(item)
+        if kind == pafs.FileType.Directory:
+            paths += _folder_audio(item)
+        elif kind == pafs.FileType.File and item.lower().endswith(".csv"):
+            table = read_manifest(item, unlabeled=True, confined=False)
+            paths += table["path"].tolist()
+            if "speaker" in table.columns:
+                speakers.update({p: spk for p, spk in zip(table["path"], table["speaker"]) if spk})
+        else:
+            paths.append(item)
+    return paths, speakers
+
+
+def _folder_audio(folder: str) -> list[str]:
+    """Audio files of a folder input spelled as given (`folder/sub/a.wav`; a URI normalised), sorted."""
+    if storage.is_uri(folder):
+        root = storage.normalize(folder)
+        _, prefix = storage.split(root)
+        return [f"{root}/{i.path[len(prefix) + 1:]}" for i in find_audio_objects(root)]
+    return sorted(str(f) for f in find_audio(Path(folder)))

@@ -63,10 +63,26 @@ class Data:
     def label_names(self) -> list[str]:
         return sorted(set(self.labels.tolist()))
 
+    def class_indices(self, needs: str) -> np.ndarray:
+        """(rows,) int64: each row's label as an index into `label_names`. A ConfigError naming what
+        `needs` them (e.g. "a classifier") when the rows hold fewer than two classes."""
+        names = self.label_names
+        require_two_classes(names, self.store_uri or "the data", needs)
+        index = {name: i for i, name in enumerate(names)}
+        return np.array([index[v] for v in self.labels.tolist()], dtype=np.int64)
+
     @property
     def dim(self) -> int:
         """Values per frame of a sequence input, per row of a pooled one (hidden size for layer stacks)."""
         return int(self.X[0].shape[-1])
+
+
+def require_two_classes(names, where: str, needs: str) -> None:
+    """The one "at least two classes" rule (train, selection, probe): a ConfigError saying where the
+    labels come from and what `needs` two classes."""
+    if len(names) < 2:
+        found = f"every labelled row has label {names[0]!r}" if len(names) else "no row has a label"
+        raise ConfigError(f"{where}: {found}; {needs} needs at least two classes")
 
 
 def sequence_spec(text: str) -> FeatureSpec:

@@ -100,6 +100,20 @@ def _group_folds(labels, groups, n_splits: int, seed: int, what: str) -> list[np
     return [test for _, test in cv.split(np.zeros(len(labels)), labels, groups)]
 
 
+def stratified_folds(labels, groups, n_splits: int, seed: int, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of `n_splits` stratified folds: grouped as `kfold`'s when `groups`
+    is given, else by row (scikit-learn's StratifiedKFold, shuffled with `seed`). Used inside a
+    training part, e.g. an SVM's probability calibration (albsent.train.estimators)."""
+    labels = np.asarray(labels)
+    rows = np.arange(len(labels))
+    if groups is None:
+        from sklearn.model_selection import StratifiedKFold
+
+        cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(cv.split(np.zeros(len(labels)), labels))
+    return [(np.setdiff1d(rows, test), test) for test in _group_folds(labels, np.asarray(groups), n_splits, seed, what)]
+
+
 _WARNED: set[tuple[str, str]] = set()  # (class, speaker) already warned about in this process
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from albsent.config import require, require_seed
 from albsent.models.autoencoders.config import AutoencoderConfig
 
 PREDICT = re.compile(r"^(all|\d*:\d*|\d+(,\d+)*)$")
+RENAMED = {"threads": "num_threads"}  # old key -> new key (build() names the new key; saved_config() renames)
 
 
 @dataclass
@@ -62,8 +63,9 @@ class ProbeConfig:
     standardize: bool = True       # z-score probe inputs with the labeled subset's statistics
     class_weight: bool = False     # inverse-frequency class weights in the loss
     baseline: Literal["mean_std", "mean"] = "mean_std"  # baseline input: per-utterance mean (+ std) of the raw frames
-    threads: int = 1               # torch threads (a linear layer on ~50 rows: 1 is fastest; 0 = torch default)
+    num_threads: int = 1           # torch threads (a linear layer on ~50 rows: 1 is fastest; 0 = torch default)
     seed: int = 0
+    RENAMED: ClassVar[dict[str, str]] = RENAMED
 
     def __post_init__(self):
         require(self.lr > 0, self, "lr", self.lr, "a float > 0")
@@ -73,7 +75,7 @@ class ProbeConfig:
         require(0 < self.train_fraction <= 1, self, "train_fraction", self.train_fraction, "a float in (0, 1]")
         require(self.folds >= 2, self, "folds", self.folds, "an int >= 2")
         require(self.window_stride >= 0, self, "window_stride", self.window_stride, "an int >= 0")
-        require(self.threads >= 0, self, "threads", self.threads, "an int >= 0 (0: torch default)")
+        require(self.num_threads >= 0, self, "num_threads", self.num_threads, "an int >= 0 (0: torch default)")
         require_seed(self, self.seed)
 
 
@@ -93,10 +95,11 @@ class PretrainConfig:
     val_every: int = 250           # iterations between validation passes (and on_step reports)
     max_val_windows: int = 4096    # validation windows (evenly spaced subsample)
     checkpoint_every: int = 0      # iterations between checkpoints under checkpoints/ (0: final only)
-    threads: int = 0               # torch intra-op threads (0: torch's default; 1 is much faster on a busy machine)
+    num_threads: int = 0           # torch intra-op threads (0: torch's default; 1 is much faster on a busy machine)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # where the autoencoder trains; auto: cuda when torch sees a GPU
     seed: int = 0
     probe: ProbeConfig = field(default_factory=ProbeConfig)  # the probe stage's defaults for this experiment
+    RENAMED: ClassVar[dict[str, str]] = RENAMED
 
     def __post_init__(self):
         from albsent.dataset.data import sequence_spec
@@ -111,5 +114,16 @@ class PretrainConfig:
         require(self.val_every >= 1, self, "val_every", self.val_every, "an int >= 1")
         require(self.max_val_windows >= 1, self, "max_val_windows", self.max_val_windows, "an int >= 1")
         require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
-        require(self.threads >= 0, self, "threads", self.threads, "an int >= 0")
+        require(self.num_threads >= 0, self, "num_threads", self.num_threads, "an int >= 0")
         require_seed(self, self.seed)
+
+
+def saved_config(data: dict) -> dict:
+    """A PretrainConfig dict as an older model.json saved it, with renamed keys under their new names."""
+    def renamed(d: dict) -> dict:
+        return {RENAMED.get(k, k): v for k, v in d.items()}
+
+    out = renamed(data)
+    if isinstance(out.get("probe"), dict):
+        out["probe"] = renamed(out["probe"])
+    return out

@@ -19,7 +19,7 @@ from albsent.config import build, dump_yaml, to_dict
 from albsent.dataset.normalize import Normalizer
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
-from albsent.pretrain.config import PretrainConfig
+from albsent.pretrain.config import PretrainConfig, saved_config
 from albsent.train.artifacts import plot_loss
 from albsent.train.checkpoint import Bundle, BundleError, load_bundle, load_weights, save_bundle
 
@@ -91,7 +91,7 @@ def load_pretrained(folder) -> Pretrained:
     if meta.get("kind") != KIND:
         raise BundleError(f"{folder}: not a pretraining run (model.json kind={meta.get('kind')!r}); "
                           "expected the --out folder of `albsent pretrain`")
-    config = build(PretrainConfig, meta["pretrain_config"])
+    config = build(PretrainConfig, saved_config(meta["pretrain_config"]))
     model = build_autoencoder(config.model, meta["in_dim"], meta["out_index"], config.window.length,
                               config.window.target)
     load_weights(model, bundle)

@@ -10,7 +10,6 @@ metrics)` is called (a Tune trainable reports from it) and checkpoints are writt
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
 from albsent.pretrain.data import Windows
-from albsent.runtime import keep_freed_memory
+from albsent.runtime import keep_freed_memory, torch_threads
 from albsent.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
@@ -84,24 +83,11 @@ def _mean_target(windows: Windows, rng: np.random.Generator, sample: int = 4096)
     return y.reshape(-1, y.shape[-1]).mean(0)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run with `n` torch intra-op threads (0: unchanged), restoring the previous count. On a
-    busy machine one thread is far faster for small models than threads fighting for cores."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def pretrain(config: PretrainConfig, data: Data, on_step=None, out_dir=None) -> PretrainResult:
     """Train an autoencoder on `data`'s frame sequences (labels ignored). With `out_dir`, write the run
     there (model.safetensors + model.json, config.yaml, loss_curve.png, checkpoints/)."""
     keep_freed_memory()
-    with torch_threads(config.threads):
+    with torch_threads(config.num_threads):
         return _pretrain(config, data, on_step, out_dir)
 
 

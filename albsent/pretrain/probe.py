@@ -30,7 +30,8 @@ from albsent.dataset.splits import audit, kfold
 from albsent.models.probe import FrozenTap
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
-from albsent.runtime import keep_freed_memory
+from albsent.runtime import keep_freed_memory, torch_threads
+from albsent.train.cv import fold_means
 from albsent.train.loop import predict_proba, train_steps
 from albsent.train.metrics import aggregate, compute_metrics
 
@@ -100,10 +101,8 @@ def _fit_score(X, y, labeled, test, n_classes, label_names, config: ProbeConfig,
 def probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step=None) -> dict:
     """Probe vs baseline over speaker-independent folds -> metrics dict (see module docstring).
     `on_step(fold, metrics)` is called after each fold with the running means."""
-    from albsent.pretrain.loop import torch_threads
-
     keep_freed_memory()
-    with torch_threads(config.threads):
+    with torch_threads(config.num_threads):
         return _probe(config, pretrained, data, on_step)
 
 
@@ -122,15 +121,16 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
     tap = FrozenTap(pretrained.model, point)
     Z = utterance_features(tap, seqs, n, hop, pool=config.pool)
     B = baseline_features(seqs, config.baseline)
+    y = data.class_indices("a probe")
     label_names = data.label_names
-    if len(label_names) < 2:
-        from albsent.errors import ConfigError
-
-        raise ConfigError(f"{data.store_uri or 'the data'}: every labelled row has label {label_names[0]!r}; "
-                          "a probe needs at least two classes")
-    y = np.array([label_names.index(v) for v in data.labels])
     n_labeled = max(len(label_names), int(round(config.train_fraction * len(y))))
     folds = kfold(data.labels, data.groups, config.folds, val_fraction=0.0, seed=config.seed)
+    # Not albsent.train.cv.cross_validate: that driver runs fit() of one TrainConfig model per split
+    # (a store feature spec, epochs, early stopping, a bundle and predictions per fold). A probe fold
+    # trains two linear classifiers (train_steps, `iterations`) on a labelled SUBSET of the training
+    # speakers, one on the frozen encoder's vectors Z and one on the raw-feature baseline B, both
+    # computed once for all rows. It shares the driver's pieces instead: kfold's grouped folds, the
+    # leakage audit, fold_means for the running figures and aggregate for the final ones.
     probe_folds, base_folds, audits, sizes = [], [], [], []
     for k, split in enumerate(folds):
         audits.append(audit(split, groups=data.groups, sha256=data.sha256, utterance_ids=data.utterance_ids))
@@ -142,9 +142,8 @@ def _probe(config: ProbeConfig, pretrained: Pretrained, data: Data, on_step) -> 
         log.info("fold %d/%d: %d labeled, %d test; probe macro-F1 %.3f, baseline %.3f", k + 1, len(folds), len(labeled),
                  len(split.test), probe_folds[-1]["macro_f1"], base_folds[-1]["macro_f1"])
         if on_step is not None:
-            on_step(k + 1, {"macro_f1": float(np.mean([m["macro_f1"] for m in probe_folds])),
-                            "baseline_macro_f1": float(np.mean([m["macro_f1"] for m in base_folds])),
-                            "accuracy": float(np.mean([m["accuracy"] for m in probe_folds]))})
+            on_step(k + 1, fold_means([{"macro_f1": p["macro_f1"], "baseline_macro_f1": b["macro_f1"],
+                                        "accuracy": p["accuracy"]} for p, b in zip(probe_folds, base_folds)]))
     metrics = aggregate(probe_folds)
     metrics["baseline"] = aggregate(base_folds)
     metrics["baseline"]["features"] = f"{config.baseline} of {pretrained.config.features} frames ({B.shape[1]} dims)"

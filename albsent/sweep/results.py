@@ -16,6 +16,7 @@ import pandas as pd
 from albsent import storage
 from albsent.config import dump_yaml, to_dict
 from albsent.errors import InputError
+from albsent.report.tables import markdown_table
 from albsent.sweep.kinds.base import COMMON_COLUMNS
 from albsent.sweep.plots import write_plots
 from albsent.sweep.space import fill
@@ -150,11 +151,7 @@ def summarize(out: str) -> str:
 
         t = pd.read_csv(io.StringIO(csv))
         t = t[t["state"] == "completed"].sort_values(s["metric"], ascending=s["mode"] == "min").head(5)
-        cols = (["trial_id"] + [k for k in s["sweep"]["space"] if k in t]
-                + [c for c in (s["metric"], "test_macro_f1", "probe_macro_f1") if c in t])
-        lines.append("")
-        lines.append("| " + " | ".join(dict.fromkeys(cols)) + " |")
-        lines.append("|" + "|".join("---" for _ in dict.fromkeys(cols)) + "|")
-        for _, r in t.iterrows():
-            lines.append("| " + " | ".join(_cell(r[c]) for c in dict.fromkeys(cols)) + " |")
+        cols = list(dict.fromkeys(["trial_id"] + [k for k in s["sweep"]["space"] if k in t]
+                                  + [c for c in (s["metric"], "test_macro_f1", "probe_macro_f1") if c in t]))
+        lines += ["", markdown_table(cols, [[_cell(r[c]) for c in cols] for _, r in t.iterrows()])]
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from albsent.train.cv import fold_summary, write_cv
 from albsent.train.ensemble import save_ensemble
 from albsent.train.fit import prediction_rows
 from albsent.train.metrics import compute_metrics
-from albsent.train.select import FINAL, AutoConfig, candidates, select, store_feature_groups
+from albsent.train.select import FINAL, AutoConfig, SelectResult, candidates, select, store_feature_groups
 
 log = logging.getLogger(__name__)
 RULES = {"bagged": "ensemble: greedy selections of up to {size} picks (with replacement) on {bags} speaker bootstraps "
@@ -63,20 +63,20 @@ def run_auto(config: AutoConfig, out_dir: str | Path, mapper=None) -> dict:
     return write_run(config, datas, result, Path(out_dir))
 
 
-def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
+def write_run(config: AutoConfig, datas: dict, result: SelectResult, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     first = next(iter(datas.values()))
-    labels = result["labels"]
+    labels = result.labels
     preds, per_fold = [], []
-    for u in result["units"]:
+    for u in result.units:
         if u.number == FINAL:
             continue
-        fold_preds = prediction_rows(first, u.test, result["outer"][u.number], labels, u.number)
+        fold_preds = prediction_rows(first, u.test, result.outer[u.number], labels, u.number)
         preds += fold_preds
         per_fold.append(compute_metrics([p["label"] for p in fold_preds], [p["pred"] for p in fold_preds], labels))
     metrics = fold_summary(per_fold, preds, labels, first.group_by)
     metrics["store"] = first.store_uri
-    outer = [u for u in result["units"] if u.number != FINAL]
+    outer = [u for u in result.units if u.number != FINAL]
     fallback = [u.number for u in outer if u.inner_group_by == "utterance" and first.group_by != "utterance"]
     metrics["protocol"] = (f"nested cross-validation: {len(outer)} outer folds by {first.group_by}"
                            + (" (one per group: fewer groups than folds asked)" if len(outer) < config.folds else "")
@@ -88,16 +88,16 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
                                                               k=config.top_k))
     metrics["outer_folds"] = len(outer)
     metrics["inner_group_by"] = {("all" if u.number == FINAL else str(u.number)): u.inner_group_by
-                                 for u in result["units"]}
-    metrics["selection"] = {("all" if s.unit == FINAL else str(s.unit)): _chosen(s) for s in result["selections"]}
-    metrics["candidates"] = len(result["recipes"])
+                                 for u in result.units}
+    metrics["selection"] = {("all" if s.unit == FINAL else str(s.unit)): _chosen(s) for s in result.selections}
+    metrics["candidates"] = len(result.recipes)
     metrics["features"] = "+".join(datas) if len(datas) == 1 else f"selected from {', '.join(datas)}"
-    metrics["model"] = "auto: " + " + ".join(f"{r.model}" for r, _ in result["selections"][-1].members)
-    metrics["seconds"] = result["seconds"]
-    metrics["audit"] = {"outer_folds": config.folds, "inner_splits_audited": sum(len(u.inner) for u in result["units"]),
+    metrics["model"] = "auto: " + " + ".join(f"{r.model}" for r, _ in result.selections[-1].members)
+    metrics["seconds"] = result.seconds
+    metrics["audit"] = {"outer_folds": config.folds, "inner_splits_audited": sum(len(u.inner) for u in result.units),
                         "passed": True}
     rows = []
-    for s in result["selections"]:
+    for s in result.selections:
         weights = {r.name: w for r, w in s.members}
         for name, score in s.scores.items():
             rows.append({"unit": "all" if s.unit == FINAL else s.unit, "recipe": name,
@@ -106,9 +106,9 @@ def write_run(config: AutoConfig, datas: dict, result: dict, out: Path) -> dict:
     artifacts.write_json(metrics["selection"], out / "recipes.json")
     write_cv(out, metrics, preds, labels,
              f"auto ({config.folds} outer folds, pooled macro-F1 {metrics['pooled']['macro_f1']:.3f})", config)
-    save_ensemble([(r.to_json(), w, b) for r, w, b in result["final_bundles"]], out)
+    save_ensemble([(r.to_json(), w, b) for r, w, b in result.final_bundles], out)
     log.info("auto: pooled macro-F1 %.3f over %d outer folds (%.0f s)", metrics["pooled"]["macro_f1"], config.folds,
-             result["seconds"])
+             result.seconds)
     return metrics
 
 

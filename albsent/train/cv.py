@@ -27,7 +27,7 @@ from albsent.errors import ConfigError
 from albsent.train import artifacts
 from albsent.train.config import TrainConfig
 from albsent.train.fit import FitResult, OnEpoch, fit
-from albsent.train.metrics import aggregate, compute_metrics
+from albsent.train.metrics import SUMMARY_KEYS, aggregate, compute_metrics
 
 log = logging.getLogger(__name__)
 OnFold = Callable[[int, FitResult, dict], None]  # (fold, its result, running mean of the summary metrics)
@@ -37,6 +37,13 @@ OnFold = Callable[[int, FitResult, dict], None]  # (fold, its result, running me
 class CVResult:
     metrics: dict  # aggregate(): mean/std per metric, summed confusion matrix, per_fold, pooled
     folds: list[FitResult]
+
+
+def fold_means(rows: list[dict]) -> dict:
+    """{key: mean over folds} of per-fold rows of numbers (every row has the keys of the first); a NaN
+    (a fold without that value, e.g. no validation split) is left out. The running figures a
+    cross-validation reports after each fold, and a sweep trial's per-fold means."""
+    return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
 
 
 def pooled_metrics(predictions: list[dict], labels: list[str]) -> dict:
@@ -77,8 +84,7 @@ def cross_validate(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = N
     for k, s in enumerate(splits, start=1):
         folds.append(fit(config, data, on_epoch, Path(out_dir) / f"fold-{k}" if out_dir else None, split=s, fold=k))
         if on_fold is not None:
-            keys = ("accuracy", "macro_f1", "balanced_accuracy")
-            on_fold(k, folds[-1], {key: float(np.mean([f.metrics[key] for f in folds])) for key in keys})
+            on_fold(k, folds[-1], fold_means([{key: f.metrics[key] for key in SUMMARY_KEYS} for f in folds]))
     labels = folds[0].bundle.labels
     preds = [p for f in folds for p in f.predictions]
     metrics = fold_summary([f.metrics for f in folds], preds, labels, data.group_by)

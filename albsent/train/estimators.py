@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from albsent.dataset.splits import stratified_folds
 from albsent.models.svm import ABSENT
 
 
@@ -138,18 +139,14 @@ def _held_out_temperature(y: np.ndarray, classes: np.ndarray, groups, seed: int,
 
 
 def _calibration_folds(y: np.ndarray, groups, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Up to 3 (train, held-out) index pairs over the training rows; empty if too few rows."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
+    """Up to 3 (train, held-out) index pairs over the training rows (albsent.dataset.splits'
+    stratified folds, grouped when there are enough groups); empty if too few rows."""
     counts = np.unique(y, return_counts=True)[1]
     n = int(min(3, counts.min())) if len(counts) > 1 else 0
     if n < 2:
         return []
-    if groups is not None and len(set(groups)) >= n:
-        cv = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
-        folds = list(cv.split(np.zeros(len(y)), y, groups))
-    else:
-        folds = list(StratifiedKFold(n_splits=n, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    enough = groups is not None and len(set(groups)) >= n  # else by row: a calibration may share speakers
+    folds = stratified_folds(y, groups if enough else None, n, seed, "the SVM calibration folds")
     return [(tr, te) for tr, te in folds if len(np.unique(y[tr])) == len(counts)]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from albsent.dataset.data import Data
+from albsent.dataset.data import Data, require_two_classes
 from albsent.dataset.normalize import Scaling, take
 from albsent.dataset.splits import Split
 from albsent.models.svm import ABSENT
@@ -76,14 +76,14 @@ def score_split(recipes, data: Data, split: Split, y: np.ndarray, seed: int) -> 
     """Raw scores (len(split.test), classes) of each recipe (one family) trained on split.train."""
     first = recipes[0]
     Xtr, Xte = _scaled(data, first.speaker_norm, split)
-    ytr, n_classes = y[split.train], len(data.label_names)
+    names = data.label_names
+    ytr, n_classes = y[split.train], len(names)
     classes = np.unique(ytr)
     n, d = Xtr.shape
     G = C_te = None
     if d > n and any(r.model == "sklearn_logreg" for r in recipes):  # the span needs every training row
         G, C_te = Xtr @ Xtr.T, Xte @ Xtr.T
-    if len(classes) < 2:
-        raise ValueError("a family split needs two classes in its training rows")
+    require_two_classes([names[c] for c in classes], "a family split's training rows", "scoring")
     out, kernels, span = [], None, None
     for r in recipes:
         if r.model == "svm_rbf":
@@ -121,8 +121,7 @@ def score_split(recipes, data: Data, split: Split, y: np.ndarray, seed: int) -> 
 
 def score_family(recipes, data: Data, splits: list[Split], seed: int) -> list[list[np.ndarray]]:
     """[split][recipe] raw scores of a family over `splits`."""
-    labels = data.label_names
-    y = np.array([labels.index(v) for v in data.labels], dtype=np.int64)
+    y = data.class_indices("scoring a family")
     return [score_split(recipes, data, s, y, seed) for s in splits]
 
 

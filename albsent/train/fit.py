@@ -24,7 +24,7 @@ from albsent.dataset.normalize import Scaling, take
 from albsent.dataset.splits import Split, audit, make_splits
 from albsent.errors import ConfigError
 from albsent.models import build_model, check_compatible, get_model
-from albsent.runtime import keep_freed_memory
+from albsent.runtime import keep_freed_memory, torch_threads
 from albsent.train import artifacts
 from albsent.train.checkpoint import Bundle, save_bundle
 from albsent.train.config import TrainConfig
@@ -71,19 +71,21 @@ def fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None = None, out_di
     not trained by epochs: they have no use for a validation split, so its rows are added to the
     training rows, unless config.val_rows is "keep" (a sweep trial is scored on its validation split).
     temperature: an SVM's probability calibration fitted elsewhere on held-out scores (the
-    automatic selection's inner folds); None fits it on held-out folds of the training rows."""
+    automatic selection's inner folds); None fits it on held-out folds of the training rows.
+    config.num_threads (torch's CPU threads) holds for this call only."""
     check_compatible(config.model, data.spec.kind, data.spec.text)
     keep_freed_memory()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    with torch_threads(config.num_threads):
+        return _fit(config, data, on_epoch, out_dir, split, fold, temperature)
+
+
+def _fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None, out_dir: str | Path | None, split: Split | None,
+         fold: int | None, temperature: float | None) -> FitResult:
+    y = data.class_indices("a classifier")
     labels = data.label_names
-    if len(labels) < 2:
-        raise ConfigError(f"{data.store_uri or 'the data'}: every labelled row has label {labels[0]!r}; "
-                          "a classifier needs at least two classes")
     if config.speaker_norm and not data.has_speakers:
         raise ConfigError("speaker_norm: true needs a speaker for every row; the store has rows without one "
                           "(add a speaker column to the manifest, or set speaker_norm: false)")
-    y = np.array([labels.index(v) for v in data.labels], dtype=np.int64)
     given = split is not None  # a caller's split may have no test rows (a final model on every row)
     split = split or make_splits(config.split, data.labels, data.groups, data.splits, config.seed)[0]
     if not len(split.train) or not (len(split.test) or given):

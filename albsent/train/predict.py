@@ -23,10 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import pyarrow.fs as pafs
 
-from albsent import storage
-from albsent.audio.io import AUDIO_EXTENSIONS, decode
+from albsent.audio.io import decode
+from albsent.audio.manifest import audio_inputs
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.dataset.normalize import Scaling
@@ -47,11 +46,6 @@ class Prediction:
     probs: dict[str, float] = field(default_factory=dict)
     segments: list[dict] = field(default_factory=list)  # {start_s, end_s, label, probs}
     error: str | None = None
-
-
-def run_bundles(run: str | Path) -> list[Bundle]:
-    """Every saved model of RUN (see albsent.train.ensemble.run_members)."""
-    return [b for b, _ in run_members(run)]
 
 
 @dataclass
@@ -75,46 +69,6 @@ class Member:
         """Extracted columns per clip -> this model's input, before normalisation."""
         cols = {c: [r[c] for r in rows] for c in self.spec.columns}
         return stride_frames(assemble(self.spec, cols, self.columns), self.stride)
-
-
-def expand_inputs(inputs: list[str]) -> list[str]:
-    """Files as given; folders searched recursively for audio (local or object-store URIs). A
-    missing path is kept (it fails per file)."""
-    out: list[str] = []
-    for item in inputs:
-        if storage.is_uri(str(item)):  # an object or a folder in an object store
-            fs, key = storage.split(str(item))
-            if fs.get_file_info(key).type == pafs.FileType.Directory:
-                out += sorted(storage.normalize(str(item)) + "/" + i.path[len(key) + 1:]
-                              for i in storage.list_files(str(item)) if i.base_name.lower().endswith(AUDIO_EXTENSIONS))
-            else:
-                out.append(str(item))
-            continue
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
-            if not found:
-                log.warning("%s: no audio files found", p)
-            out += found
-        else:
-            out.append(str(p))
-    if not out:
-        raise InputError(f"no audio to predict in {inputs}")
-    return out
-
-
-def manifest_speakers(csv_path: str | Path) -> dict[str, str | None]:
-    """{audio path: speaker or None} from a CSV with a `path` column (relative to the CSV's folder)
-    and an optional `speaker` column."""
-    import pandas as pd
-
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    if "path" not in table.columns:
-        raise InputError(f"{csv_path}: a manifest for predict needs a 'path' column; found {list(table.columns)}")
-    root = Path(csv_path).resolve().parent
-    spk = table["speaker"].str.strip() if "speaker" in table.columns else [""] * len(table)
-    return {str((root / p).resolve()) if not Path(p).is_absolute() else p: (s or None)
-            for p, s in zip(table["path"], spk)}
 
 
 class Predictor:
@@ -185,14 +139,9 @@ class Predictor:
     def predict(self, inputs: list[str], segments_s: float | None = None, speakers: dict[str, str] | str | None = None):
         """Yield one Prediction per audio file; a file that cannot be used yields one with `error`.
         speakers: {path as given or found: speaker}, or one speaker for every file (speaker_norm models)."""
-        paths, listed = [], {}
-        for item in inputs:
-            if str(item).lower().endswith(".csv") and Path(item).is_file():
-                found = manifest_speakers(item)
-                paths += list(found)
-                listed.update({k: v for k, v in found.items() if v})
-            else:
-                paths += expand_inputs([item])
+        paths, listed = audio_inputs(inputs)  # folders, URIs and manifest CSVs: albsent.audio.manifest's rules
+        if not paths:
+            raise InputError(f"no audio to predict in {inputs}")
         if listed and not isinstance(speakers, str):
             speakers = {**listed, **(speakers or {})}
         if self.by_speaker:

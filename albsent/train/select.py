@@ -261,6 +261,20 @@ class Selection:
     inner_macro_f1: float  # of the chosen ensemble
 
 
+@dataclass
+class SelectResult:
+    """What `select()` returns (albsent.train.auto.write_run writes RUN/ from it)."""
+
+    units: list[Unit]  # the outer folds, then the all-speaker unit (FINAL)
+    selections: list[Selection]  # one per unit, in the same order
+    outer: dict[int, np.ndarray]  # outer fold number -> (its test rows, classes) ensemble probabilities
+    final_bundles: list[tuple[Recipe, float, object]]  # (recipe, weight, Bundle refitted on every row)
+    labels: list[str]  # class names; y indexes them
+    y: np.ndarray  # (rows,) class index of every row
+    recipes: list[Recipe]  # every candidate, in family order
+    seconds: float  # wall time of the selection
+
+
 def families(recipes: list[Recipe]) -> list[tuple[Recipe, ...]]:
     """Recipes grouped by (features, speaker_norm), in first-seen order."""
     out: dict[tuple, list[Recipe]] = {}
@@ -281,20 +295,16 @@ def choose(config: AutoConfig, probs: list[np.ndarray], y: np.ndarray, groups: n
                            min_weight=config.min_weight)
 
 
-def select(config: AutoConfig, datas: dict[str, Data], recipes: list[Recipe], mapper=None) -> dict:
+def select(config: AutoConfig, datas: dict[str, Data], recipes: list[Recipe], mapper=None) -> SelectResult:
     """Run the nested selection. datas: {spec: Data} with identical rows in identical order.
-    mapper(fn, list of argument tuples) -> list of results (default: a plain loop).
-    Returns {"units", "selections", "outer": {unit: probs}, "final_bundles", "labels", "y", "seconds"}."""
+    mapper(fn, list of argument tuples) -> list of results (default: a plain loop)."""
     mapper = mapper or (lambda fn, items: [fn(*a) for a in items])
     first = next(iter(datas.values()))
     for spec, d in datas.items():
         if not np.array_equal(d.ids, first.ids):
             raise ConfigError(f"feature spec {spec!r} read the store's rows in another order; cannot compare recipes")
+    y = first.class_indices("selection")
     labels = first.label_names
-    if len(labels) < 2:
-        raise ConfigError(f"{first.store_uri}: every labelled row has label {labels[0]!r}; "
-                          "selection needs at least two classes")
-    y = np.array([labels.index(v) for v in first.labels])
     counts = np.bincount(y, minlength=len(labels))
     n_outer = min(config.folds, len(set(first.groups.tolist())))
     error = class_rows_error(labels, counts, n_outer, first.store_uri)
@@ -330,5 +340,4 @@ def select(config: AutoConfig, datas: dict[str, Data], recipes: list[Recipe], ma
     unit = next(u for u in units if u.number == FINAL)
     bundles = mapper(refit_member, [(r, datas[r.features], unit, config.seed, temps[r.name]) for r, _ in final.members])
     final_bundles = [(r, w, b) for (r, w), b in zip(final.members, bundles)]
-    return {"units": units, "selections": selections, "outer": outer, "final_bundles": final_bundles,
-            "labels": labels, "y": y, "recipes": order, "seconds": time.perf_counter() - t0}
+    return SelectResult(units, selections, outer, final_bundles, labels, y, order, time.perf_counter() - t0)

@@ -111,10 +111,9 @@ class ClassifierKind(SweepKind):
         return base_cfg.split.folds if base_cfg.split.folds > 1 else base_cfg.epochs // report_every + 1
 
     def trial(self, cfg, data, reporter):
-        """fit() (one split, reports per epoch) or fit() per fold (reports per fold)."""
-        import numpy as np
-
-        from albsent.train.cv import cross_validate
+        """fit() (one split, reports per epoch) or fit() per fold (reports per fold); fold statistics
+        come from albsent.train.cv (fold_means, and cross_validate's std and pooled metrics)."""
+        from albsent.train.cv import cross_validate, fold_means
         from albsent.train.fit import fit
 
         if cfg.split.folds <= 1:
@@ -125,12 +124,10 @@ class ClassifierKind(SweepKind):
         def on_fold(k: int, res, _running: dict) -> None:
             rows.append(_row(res))
             if k < cfg.split.folds:
-                reporter(k, {**{key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}, "fold": k})
+                reporter(k, {**fold_means(rows), "fold": k})
 
         cv = cross_validate(cfg, data, on_fold=on_fold)
-        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
-        final = {**mean, "folds": len(rows),
-                 "test_macro_f1_std": float(np.std([r["test_macro_f1"] for r in rows], ddof=1)),
+        final = {**fold_means(rows), "folds": len(rows), "test_macro_f1_std": cv.metrics["macro_f1_std"],
                  "test_pooled_macro_f1": cv.metrics["pooled"]["macro_f1"]}
         return final, cv.folds[-1].bundle, {}
 

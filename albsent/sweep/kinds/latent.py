@@ -55,7 +55,7 @@ class LatentKind(SweepKind):
         return PretrainConfig
 
     def base(self, data: dict, store: str) -> dict:
-        return merge({"threads": 1}, data)  # the store is not a PretrainConfig field
+        return merge({"num_threads": 1}, data)  # the store is not a PretrainConfig field
 
     def canonical_features(self, text: str) -> str:
         from albsent.dataset.data import sequence_spec
