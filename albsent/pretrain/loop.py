@@ -91,12 +91,9 @@ def pretrain(config: PretrainConfig, data: Data, on_step=None, out_dir=None) -> 
         return _pretrain(config, data, on_step, out_dir)
 
 
-def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainResult:
-    if data.spec.kind != "sequence" or not len(data.X):
-        raise ConfigError(f"pretraining needs frame sequences; got {len(data.X)} row(s) of {data.spec.text!r} "
-                          f"({data.spec.kind}); read them with albsent.dataset.data.load_frames")
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+def _windows(config: PretrainConfig, data: Data) -> tuple[Normalizer, Windows, Windows | None]:
+    """Hold out val_fraction of the utterances (grouped by audio), z-score by the training rows,
+    cut both into windows (validation thinned to max_val_windows; None without a validation set)."""
     w = config.window
     train_u, val_u = holdout_utterances(data.utterance_ids, data.sha256, config.val_fraction, config.seed)
     if config.val_fraction > 0 and not len(val_u):
@@ -106,7 +103,7 @@ def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainR
                           f"(at least {need} are needed); give more clips, raise val_fraction, or set "
                           "val_fraction=0 to train without a validation loss")
     norm = Normalizer.fit([data.X[i] for i in train_u])
-    in_dim, out_index = data.dim, w.out_index(data.dim)
+    out_index = w.out_index(data.dim)
     train = Windows(norm([data.X[i] for i in train_u]), w, out_index)
     val = None
     if len(val_u):
@@ -118,6 +115,18 @@ def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainR
             raise ConfigError(f"the {len(val_u)} held-out validation row(s) are too short for one window ({exc}); "
                               "give longer or more clips, a shorter window, or set val_fraction=0 to train without "
                               "a validation loss") from None
+    return norm, train, val
+
+
+def _pretrain(config: PretrainConfig, data: Data, on_step, out_dir) -> PretrainResult:
+    if data.spec.kind != "sequence" or not len(data.X):
+        raise ConfigError(f"pretraining needs frame sequences; got {len(data.X)} row(s) of {data.spec.text!r} "
+                          f"({data.spec.kind}); read them with albsent.dataset.data.load_frames")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    norm, train, val = _windows(config, data)
+    w = config.window
+    in_dim, out_index = data.dim, w.out_index(data.dim)
     device = resolve_device(config.device)
     model = build_autoencoder(config.model, in_dim, out_index, w.length, w.target).to(device)
     params = sum(p.numel() for p in model.parameters())

@@ -163,6 +163,20 @@ class Predictor:
             return table.get(path) or table.get(str(Path(path).resolve()))
 
         timeline_on = self.extract_config.audio.segment_s > 0 or bool(segments_s)
+        done, errors = self._extract_all(paths, segments_s)
+        _warn_thin_speakers(done, speaker_of)
+        whole = self._score_blocks([(p, X) for p, X, _, _ in done], speaker_of)
+        lines = self._score_blocks([(p, Xt) for p, _, _, Xt in done], speaker_of) if timeline_on else {}
+        results = {}
+        for path, _, timeline, _ in done:
+            results[path] = Prediction(path, *self._named(whole[path].mean(0)))
+            if timeline is not None:
+                self._timeline(results[path], timeline, lines.get(path, []))
+        for path in paths:
+            yield Prediction(path, error=errors[path]) if path in errors else results[path]
+
+    def _extract_all(self, paths: list[str], segments_s: float | None) -> tuple[list[tuple], dict[str, str]]:
+        """-> ([(path, member inputs, timeline windows | None, timeline inputs | None)], {path: error})."""
         done, errors = [], {}
         for path in paths:
             try:
@@ -175,30 +189,7 @@ class Predictor:
                 done.append((path, X, timeline, Xt))
             except Exception as exc:  # one bad file must not stop the rest
                 errors[path] = _message(path, exc)
-        missing = [p for p, *_ in done if speaker_of(p) is None]
-        if missing:
-            log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised "
-                        "with the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
-                        len(missing), missing[0])
-        rows: dict[str, int] = {}  # rows per speaker: by_speaker needs 2 for statistics of its own
-        for p, X, _, _ in done:
-            spk = speaker_of(p)
-            if spk not in (None, ""):
-                rows[spk] = rows.get(spk, 0) + len(X[0])
-        lone = sorted(s for s, n in rows.items() if n < 2)
-        if lone:
-            log.warning("this model normalises per speaker; %d speaker(s) have a single clip here (e.g. %s), too few "
-                        "for statistics of their own: their clips are normalised with the training corpus' statistics "
-                        "(less accurate); give a few clips per speaker", len(lone), lone[0])
-        whole = self._score_blocks([(p, X) for p, X, _, _ in done], speaker_of)
-        lines = self._score_blocks([(p, Xt) for p, _, _, Xt in done], speaker_of) if timeline_on else {}
-        results = {}
-        for path, _, timeline, _ in done:
-            results[path] = Prediction(path, *self._named(whole[path].mean(0)))
-            if timeline is not None:
-                self._timeline(results[path], timeline, lines.get(path, []))
-        for path in paths:
-            yield Prediction(path, error=errors[path]) if path in errors else results[path]
+        return done, errors
 
     def _score_blocks(self, blocks: list[tuple[str, list]], speaker_of) -> dict[str, np.ndarray]:
         """{path: (rows, classes)} for per-file blocks (each member's input) scored together, rows keyed by speaker."""
@@ -214,6 +205,26 @@ class Predictor:
         probs = self._scored(joined, keys)
         ends = np.cumsum(sizes)
         return {p: probs[e - n:e] for (p, _), e, n in zip(blocks, ends, sizes)}
+
+
+def _warn_thin_speakers(done: list[tuple], speaker_of) -> None:
+    """Warn about files without a speaker and speakers with one row: both fall back to the
+    training corpus' statistics in a per-speaker-normalised model."""
+    missing = [p for p, *_ in done if speaker_of(p) is None]
+    if missing:
+        log.warning("this model normalises per speaker; %d file(s) have no speaker (e.g. %s) and are normalised "
+                    "with the training corpus' statistics: pass --speaker NAME or a manifest with a speaker column",
+                    len(missing), missing[0])
+    rows: dict[str, int] = {}  # rows per speaker: by_speaker needs 2 for statistics of its own
+    for p, X, _, _ in done:
+        spk = speaker_of(p)
+        if spk not in (None, ""):
+            rows[spk] = rows.get(spk, 0) + len(X[0])
+    lone = sorted(s for s, n in rows.items() if n < 2)
+    if lone:
+        log.warning("this model normalises per speaker; %d speaker(s) have a single clip here (e.g. %s), too few "
+                    "for statistics of their own: their clips are normalised with the training corpus' statistics "
+                    "(less accurate); give a few clips per speaker", len(lone), lone[0])
 
 
 def _message(path: str, exc: Exception) -> str:
