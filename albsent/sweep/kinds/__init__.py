@@ -6,17 +6,11 @@ interface (`SweepKind`, albsent.sweep.kinds.base), one file per kind. The rest o
     latent      PretrainConfig + pretrain() (per validation step) + probe() (per fold)
 """
 
-from albsent.registry import lookup
-from albsent.sweep.kinds.base import SweepKind
+from albsent.sweep.kinds.base import KINDS, SweepKind
 from albsent.sweep.kinds.classifier import ClassifierKind
 from albsent.sweep.kinds.latent import LatentKind
 
-KINDS: dict[str, SweepKind] = {k.name: k for k in (ClassifierKind(), LatentKind())}
-
-
-def get_kind(name: str) -> SweepKind:
-    """KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"."""
-    return lookup(KINDS, "sweep kind", name)
+get_kind = KINDS.get  # KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"
 
 
 __all__ = ["KINDS", "ClassifierKind", "LatentKind", "SweepKind", "get_kind"]
