@@ -4,6 +4,9 @@ interface (`SweepKind`, albsent.sweep.kinds.base), one file per kind. The rest o
 
     classifier  TrainConfig + the one fit() (per epoch; per fold when cross-validated)
     latent      PretrainConfig + pretrain() (per validation step) + probe() (per fold)
+
+A new kind: a SweepKind subclass in its own file, decorated with `@KINDS.register("name")` and
+imported here; SweepConfig.kind is checked against KINDS (get_kind).
 """
 
 from albsent.sweep.kinds.base import KINDS, SweepKind
@@ -11,6 +14,5 @@ from albsent.sweep.kinds.classifier import ClassifierKind
 from albsent.sweep.kinds.latent import LatentKind
 
 get_kind = KINDS.get  # KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"
-
 
 __all__ = ["KINDS", "ClassifierKind", "LatentKind", "SweepKind", "get_kind"]
