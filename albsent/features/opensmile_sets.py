@@ -311,7 +311,7 @@ class CompareExtractor(OpenSmileExtractor):
 
     config_cls = CompareConfig
     feature_set = "ComParE_2016"
-    fusable = False  # auto selection: 6,373 functionals would drown a fused small group
+    fusable = False  # auto selection: too big to fuse (6,373 functionals); in no pairwise fusion
     n_func = 6373
     n_lld = 65
     voicing_feature = ("F0final_sma", 0.0)  # F0 > 0: voiced
