@@ -1,20 +1,78 @@
-"""Registries are plain dicts filled by decorators; `lookup` is their one error message."""
+"""Registries: `Registry` (a table filled by its `register` decorator) for models, autoencoders,
+extractors and sweep kinds; `lookup` is their one error message."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from albsent.errors import ConfigError
 
 T = TypeVar("T")
 
 
-def lookup(table: dict[str, T], kind: str, name: str) -> T:
+def lookup(table, kind: str, name: str) -> T:
     """table[name], or a ConfigError listing the known names: "unknown model 'x'; known: a, b"."""
     if name not in table:
         raise ConfigError(f"unknown {kind} '{name}'; known: {', '.join(sorted(table))}")
     return table[name]
+
+
+def resolve(ref: str) -> Any:
+    """"package.module:name" -> that object, imported only now (keeps heavy imports out of registries)."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Registry(Generic[T]):
+    """name -> entry, filled by the `register(name, **details)` decorator; one per extension point
+    (albsent.models.MODELS, albsent.models.autoencoders.AUTOENCODERS, albsent.features.EXTRACTORS,
+    albsent.sweep.kinds.KINDS). A decorated class learns its name (`cls.name`). With an `entry`
+    factory the table holds entry(name, decorated, **details) (a ModelEntry, a kind's instance),
+    else the decorated object itself. Read like a dict: `REG[name]`, `name in REG`, `sorted(REG)`,
+    `REG.items()`; `REG.get(name)` raises "unknown model 'x'; known: a, b" (lookup)."""
+
+    def __init__(self, kind: str, entry: Callable[..., T] | None = None):
+        self.kind = kind
+        self._entry = entry
+        self._table: dict[str, T] = {}
+
+    def register(self, name: str, **details) -> Callable:
+        def deco(obj):
+            if isinstance(obj, type):
+                obj.name = name
+            self._table[name] = self._entry(name, obj, **details) if self._entry else obj
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        return lookup(self._table, self.kind, name)
+
+    def __getitem__(self, name: str) -> T:
+        return self._table[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def keys(self):
+        return self._table.keys()
+
+    def values(self):
+        return self._table.values()
+
+    def items(self):
+        return self._table.items()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}: {', '.join(self._table)})"
 
 
 # --- the subcommands ---------------------------------------------------------------------------

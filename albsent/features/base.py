@@ -7,30 +7,26 @@ sequence `name: (frames, dim)` and pooled statistics `name_mean`, `name_std: (di
 albsent.store.schema spells those column names.
 An extractor with a per-frame voicing flag names it in `voicing_feature` (feature name,
 threshold: voiced where value > threshold); the store metadata records it as `voicing`.
+
+A new extractor is one class registered with `@EXTRACTORS.register("name")`: it says what it
+stores (`columns`), computes it (`extract`), and which pooled specs the automatic selection tries
+from a store that holds it (`auto_candidates` and the fusion declarations below).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
 from albsent.config import to_dict
 from albsent.features.pooling import pool
-from albsent.registry import lookup
-from albsent.store.schema import pooled_column, sequence_column
+from albsent.registry import Registry
+from albsent.store.schema import Column, pooled_column, sequence_column
 
-EXTRACTORS: dict[str, type["Extractor"]] = {}
-
-
-def register(cls):
-    EXTRACTORS[cls.name] = cls
-    return cls
-
-
-def get_extractor(name: str) -> type["Extractor"]:
-    return lookup(EXTRACTORS, "extractor", name)
+EXTRACTORS: Registry[type["Extractor"]] = Registry("extractor")
+get_extractor = EXTRACTORS.get  # EXTRACTORS[name], or "unknown extractor 'x'; known: ..."
 
 
 def extract_all(extractors: list["Extractor"], waves: list[np.ndarray],
@@ -56,18 +52,19 @@ def extract_segments(extractors: list["Extractor"], segs: list) -> list[dict[str
     return extract_all(extractors, [s.samples for s in segs], [s.gain for s in segs])
 
 
-@dataclass(frozen=True)
-class Column:
-    """One stored feature column. `shape` is the shape of one value; None marks the frame axis."""
+def pooled_candidates(group: str, columns: dict) -> list[str]:
+    """The pooled spec a group offers the automatic selection: GROUP.func when the store has
+    openSMILE-style functionals GROUP_func, else GROUP when it has GROUP_mean and GROUP_std.
+    columns: {column: {"shape": ...}} (albsent.dataset.spec.column_info)."""
+    if pooled_column(group, "func") in columns:
+        return [f"{group}.func"]
+    if pooled_column(group, "mean") in columns and pooled_column(group, "std") in columns:
+        return [group]
+    return []
 
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: str  # "float16" | "float32"
-    kind: str  # "sequence" | "pooled"
 
-
-class Extractor:
-    name: ClassVar[str]
+class Extractor(ABC):
+    name: ClassVar[str]  # set by @EXTRACTORS.register(name)
     config_cls: ClassVar[type]
     # True for extractors that load a model: the pipeline then runs blocks on an actor pool
     # (model loaded once per actor) instead of stateless tasks.
@@ -78,6 +75,24 @@ class Extractor:
     # "normalized": the clip after albsent.audio.preprocess (every group but one); "recorded": the
     # same samples with the normalisation gain undone, so the recording's level survives (level.py).
     view: ClassVar[str] = "normalized"
+
+    # --- what the automatic selection tries (albsent.train.select.store_feature_groups) ------------
+    # Pairs of candidate specs this group proposes to fuse, e.g. ("mfcc", "egemaps.func") -> the spec
+    # "mfcc+egemaps.func", made when the store offers both and both groups are `fusable`.
+    fusions: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # False: too big to fuse; its candidates enter no pair of `fusions` (ComParE's 6,373 functionals).
+    fusable: ClassVar[bool] = True
+    # Candidate specs of this group added to every other group and fusion (e.g. "level.func":
+    # every recipe also with the recording's level), when the store offers them.
+    added_to_every: ClassVar[tuple[str, ...]] = ()
+    # True: its candidates stand alone (never fused), listed after every group and fusion (SSL layers).
+    standalone: ClassVar[bool] = False
+
+    @classmethod
+    def auto_candidates(cls, columns: dict) -> list[str]:
+        """The pooled specs this group offers the automatic selection from a store with `columns`
+        ({column: {"shape": ...}}, albsent.dataset.spec.column_info)."""
+        return pooled_candidates(cls.name, columns)
 
     def resources(self, cluster_gpus: float = 0.0) -> dict:
         """Ray resources one actor needs for this extractor, e.g. {"num_gpus": 1}, given the
@@ -90,15 +105,17 @@ class Extractor:
         self.sequence_dtype = sequence_dtype
         self.store_sequences = store_sequences
 
+    @abstractmethod
     def columns(self) -> list[Column]:
-        raise NotImplementedError
+        """The columns this extractor stores (their names spelled by albsent.store.schema)."""
 
     def metadata(self) -> dict:
         """Self-description stored in the store's schema metadata."""
         return {"config": to_dict(self.config), "columns": {c.name: list(c.shape) for c in self.columns()}}
 
+    @abstractmethod
     def extract(self, waves: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        raise NotImplementedError
+        """Mono float32 waves at `sample_rate_hz` -> per wave, {column: value} of every column."""
 
 
 class FrameExtractor(Extractor):
@@ -106,11 +123,13 @@ class FrameExtractor(Extractor):
 
     hop_length_s: float = 0.01
 
+    @abstractmethod
     def feature_names(self) -> list[str]:
-        raise NotImplementedError
+        """The names of the `dim` per-frame features, in column order."""
 
     def frames(self, wave: np.ndarray) -> np.ndarray:
-        """(n,) float32 -> (frames, dim) float32 with frames = 1 + n // hop."""
+        """(n,) float32 -> (frames, dim) float32 with frames = 1 + n // hop. Every frame extractor
+        provides it unless it overrides `extract` (openSMILE computes whole batches)."""
         raise NotImplementedError
 
     @property

@@ -1,20 +1,25 @@
-"""Config of `albsent extract`."""
+"""Config of `albsent extract`; building its extractors; the columns a stored config gives
+(installed as albsent.store.checks' column rule)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
 from albsent import __version__
 from albsent.audio.preprocess import AudioConfig
-from albsent.config import require, stable_hash, to_dict
+from albsent.config import build, require, stable_hash, to_dict
 from albsent.features.base import get_extractor
 from albsent.features.level import LevelConfig
 from albsent.features.mfcc import MfccConfig
 from albsent.features.opensmile_sets import CompareConfig, EgemapsConfig
 from albsent.features.shortterm import ShortTermConfig
 from albsent.features.ssl import SslConfig
+from albsent.store.checks import use_column_rule
 from albsent.store.store import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,6 +107,26 @@ def build_extractors(config: ExtractConfig) -> list:
                             config.sequences)
         for name in config.features
     ]
+
+
+_BUILT: dict[str, dict | None] = {}
+
+
+def built_columns(config: dict) -> dict[str, dict[str, tuple]] | None:
+    """{group: {column: (shape, dtype)}} from building the extractors of a stored config; None
+    when they cannot be built here (e.g. an SSL model that is not on this machine)."""
+    key = stable_hash(config)
+    if key not in _BUILT:
+        try:
+            extractors = build_extractors(build(ExtractConfig, config))
+            _BUILT[key] = {e.name: {c.name: (tuple(c.shape), c.dtype) for c in e.columns()} for e in extractors}
+        except Exception as exc:  # noqa: BLE001 - any failure means: judge by the recorded shapes alone
+            log.debug("cannot build the extractors of config %s here (%s); using the recorded shapes", key, exc)
+            _BUILT[key] = None
+    return _BUILT[key]
+
+
+use_column_rule(built_columns)  # albsent verify's metadata check asks it (the store imports no features)
 
 
 SHARED = ["audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]  # one per store

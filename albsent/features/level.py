@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from albsent.config import require
-from albsent.features.base import Column, FrameExtractor, register
-from albsent.store.schema import pooled_column
+from albsent.features.base import EXTRACTORS, FrameExtractor
+from albsent.store.schema import Column, pooled_column
 
 FUNCTIONALS = [
     "peak_dbfs", "rms_dbfs", "active_level_dbfs", "active_fraction", "crest_db",
@@ -61,11 +61,11 @@ def _db(power: np.ndarray) -> np.ndarray:
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), FLOOR_DB)
 
 
-@register
+@EXTRACTORS.register("level")
 class LevelExtractor(FrameExtractor):
-    name = "level"
     config_cls = LevelConfig
     view = "recorded"
+    added_to_every = ("level.func",)  # auto selection: every recipe also with the recording's level
 
     def feature_names(self) -> list[str]:
         return ["frame_dbfs", "aweighted_dbfs"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from albsent.config import require
-from albsent.features.base import FrameExtractor, add_deltas, register
+from albsent.features.base import EXTRACTORS, FrameExtractor, add_deltas
 
 
 @dataclass
@@ -29,10 +29,10 @@ class MfccConfig:
                 "a float in [0.001, win_length_s]")
 
 
-@register
+@EXTRACTORS.register("mfcc")
 class MfccExtractor(FrameExtractor):
-    name = "mfcc"
     config_cls = MfccConfig
+    fusions = (("mfcc", "egemaps.func"), ("mfcc", "shortterm"))  # auto selection: spectra + prosody
 
     def feature_names(self) -> list[str]:
         base = [f"mfcc_{i}" for i in range(self.config.n_mfcc)]

@@ -45,8 +45,8 @@ import numpy as np
 
 from albsent.config import require
 from albsent.errors import ConfigError
-from albsent.features.base import Column, FrameExtractor, register
-from albsent.store.schema import pooled_column
+from albsent.features.base import EXTRACTORS, FrameExtractor
+from albsent.store.schema import Column, pooled_column
 
 INSTALL = "pip install 'albsent[opensmile]'"
 LICENCE = "opensmile (audEERING): research and non-commercial use only; commercial use needs an audEERING licence"
@@ -292,12 +292,11 @@ class _OneRun:
             pass
 
 
-@register
+@EXTRACTORS.register("egemaps")
 class EgemapsExtractor(OpenSmileExtractor):
     """eGeMAPSv02 (Eyben et al. 2016): 88 functionals, 25 LLDs. opensmile: research /
     non-commercial licence only (pip install 'albsent[opensmile]')."""
 
-    name = "egemaps"
     config_cls = EgemapsConfig
     feature_set = "eGeMAPSv02"
     n_func = 88
@@ -305,14 +304,14 @@ class EgemapsExtractor(OpenSmileExtractor):
     voicing_feature = ("F0semitoneFrom27.5Hz_sma3nz", 0.0)  # F0 > 0: voiced
 
 
-@register
+@EXTRACTORS.register("compare")
 class CompareExtractor(OpenSmileExtractor):
     """ComParE_2016 (Schuller et al.): 6373 functionals, 65 LLDs (+ 65 deltas with lld_deltas). opensmile:
     research / non-commercial licence only (pip install 'albsent[opensmile]')."""
 
-    name = "compare"
     config_cls = CompareConfig
     feature_set = "ComParE_2016"
+    fusable = False  # auto selection: too big to fuse (6,373 functionals); in no pairwise fusion
     n_func = 6373
     n_lld = 65
     voicing_feature = ("F0final_sma", 0.0)  # F0 > 0: voiced

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from albsent.config import require
-from albsent.features.base import FrameExtractor, add_deltas, register
+from albsent.features.base import EXTRACTORS, FrameExtractor, add_deltas
 
 EPS = 1e-10
 BASE_NAMES = [
@@ -61,9 +61,8 @@ def spectral_flux(mag: np.ndarray) -> np.ndarray:
     return flux
 
 
-@register
+@EXTRACTORS.register("shortterm")
 class ShortTermExtractor(FrameExtractor):
-    name = "shortterm"
     config_cls = ShortTermConfig
     voicing_feature = ("voicing_prob", 0.5)  # pYIN's voicing probability; present when f0 is on
 

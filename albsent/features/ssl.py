@@ -28,8 +28,8 @@ import numpy as np
 
 from albsent.config import require, to_dict
 from albsent.errors import ConfigError
-from albsent.features.base import Column, Extractor, register
-from albsent.store.schema import layer_column, pooled_column, ssl_group
+from albsent.features.base import EXTRACTORS, Extractor
+from albsent.store.schema import Column, layer_column, pooled_column, ssl_group, ssl_layer_counts
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,21 @@ def chunk_bounds(n: int, spec, max_chunk_s: float) -> list[tuple[int, int]]:
     return bounds
 
 
-@register
+@EXTRACTORS.register("ssl")
 class SslExtractor(Extractor):
-    name = "ssl"
     config_cls = SslConfig
     needs_actor = True
+    standalone = True  # auto selection: layer picks of each model, never fused
+
+    @classmethod
+    def auto_candidates(cls, columns: dict) -> list[str]:
+        """ssl:ALIAS:K for the layers at 25, 50 and 75% of each model's depth and its last, models
+        in alias order (from the pooled (layers, hidden) columns in `columns`)."""
+        out = []
+        for alias, n in sorted(ssl_layer_counts(columns).items()):
+            picks = sorted({round(n * q) for q in (0.25, 0.5, 0.75)} | {n - 1})
+            out += [f"ssl:{alias}:{k}" for k in picks if 0 <= k < n]
+        return out
 
     def __init__(self, config: SslConfig, sample_rate_hz: int, sequence_dtype: str = "float16",
                  store_sequences: bool = True):

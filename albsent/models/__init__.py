@@ -3,6 +3,6 @@
 
 from albsent.models import bilstm_attn, logreg, mlp, svm  # noqa: F401  (registration)
 from albsent.models.layer_sum import LayerSum
-from albsent.models.registry import MODEL_HPARAMS, MODELS, build_model, check_compatible, get_model, register
+from albsent.models.registry import MODEL_HPARAMS, MODELS, build_model, check_compatible, get_model
 
-__all__ = ["MODELS", "MODEL_HPARAMS", "LayerSum", "build_model", "check_compatible", "get_model", "register"]
+__all__ = ["MODELS", "MODEL_HPARAMS", "LayerSum", "build_model", "check_compatible", "get_model"]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from albsent.models.registry import register
+from albsent.models.registry import MODELS
 
 
 class BiLSTMAttention(nn.Module):
@@ -54,7 +54,8 @@ class BiLSTMAttention(nn.Module):
         return self.out(self.dropout(pooled))  # (batch, n_classes)
 
 
-@register("bilstm_attn", "sequence", "bidirectional LSTM, attention (or pooling=mean) over time, dropout, Linear")
+@MODELS.register("bilstm_attn", input_kind="sequence",
+                 description="bidirectional LSTM, attention (or pooling=mean) over time, dropout, Linear")
 def build_bilstm_attn(input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.2,
                       pooling: str = "attention", **_) -> BiLSTMAttention:
     return BiLSTMAttention(input_dim, n_classes, hidden_size, num_layers, dropout, pooling)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from albsent.models.registry import register
+from albsent.models.registry import MODELS
 
 
 class Linear(nn.Module):
@@ -28,12 +28,14 @@ class Linear(nn.Module):
         return self.linear(x)  # (batch, dim) -> (batch, n_classes)
 
 
-@register("logreg", "pooled", "multinomial logistic regression in torch (linear layer, softmax cross-entropy)")
+@MODELS.register("logreg", input_kind="pooled",
+                 description="multinomial logistic regression in torch (linear layer, softmax cross-entropy)")
 def build_logreg(input_dim: int, n_classes: int, **_) -> Linear:
     return Linear(input_dim, n_classes)
 
 
-@register("sklearn_logreg", "pooled", "scikit-learn LogisticRegression (lbfgs), exported to a torch linear layer",
-          sklearn=True)
+@MODELS.register("sklearn_logreg", input_kind="pooled",
+                 description="scikit-learn LogisticRegression (lbfgs), exported to a torch linear layer",
+                 fitter="albsent.train.estimators:fit_logreg")
 def build_sklearn_logreg(input_dim: int, n_classes: int, **_) -> Linear:
     return Linear(input_dim, n_classes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from albsent.models.registry import register
+from albsent.models.registry import MODELS
 
 
 class MLP(nn.Module):
@@ -24,7 +24,8 @@ class MLP(nn.Module):
         return self.net(x)  # (batch, dim) -> (batch, n_classes)
 
 
-@register("mlp", "pooled", "feed-forward net: num_layers x (Linear(hidden_size), ReLU, Dropout), then Linear")
+@MODELS.register("mlp", input_kind="pooled",
+                 description="feed-forward net: num_layers x (Linear(hidden_size), ReLU, Dropout), then Linear")
 def build_mlp(input_dim: int, n_classes: int, hidden_size: int = 128, num_layers: int = 1, dropout: float = 0.2,
               **_) -> MLP:
     return MLP(input_dim, n_classes, hidden_size, num_layers, dropout)

@@ -1,4 +1,8 @@
-"""Model registry: a dict and a decorator.
+"""Model registry: `MODELS` (albsent.registry.Registry) and its decorator, one registration per model:
+
+    @MODELS.register("svm_rbf", input_kind="pooled", description="...",
+                     fitter="albsent.train.estimators:fit_svm_rbf")
+    def build_svm_rbf(input_dim, n_classes, **_): ...
 
 A builder maps (input_dim, n_classes, **hparams) to an nn.Module whose forward is
 `forward(x, lengths=None) -> logits (batch, n_classes)`:
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from albsent.errors import ConfigError
-from albsent.registry import lookup
+from albsent.registry import Registry, resolve
 
 MODEL_HPARAMS = ("hidden_size", "num_layers", "dropout", "pooling")
 
@@ -24,22 +28,25 @@ class ModelEntry:
     build: Callable
     input_kind: str  # "pooled" (also takes "layers" through LayerSum) | "sequence"
     description: str
-    sklearn: bool = False  # trained by scikit-learn, weights exported to the torch module
+    # "module:function" of the scikit-learn fitter (albsent.train.estimators) that trains the module
+    # and writes the weights into it; "" = trained by gradient descent (albsent.train.fit). A string,
+    # so registering a model imports no scikit-learn.
+    fitter: str = ""
+
+    @property
+    def sklearn(self) -> bool:
+        """Trained by scikit-learn, weights exported to the torch module."""
+        return bool(self.fitter)
+
+    def fit(self, model, X, y, n_classes: int, **kwargs) -> None:
+        """Fit this (scikit-learn) model on standardised X: (rows, dim), y: (rows,) into `model`."""
+        if not self.fitter:
+            raise ConfigError(f"model '{self.name}' is trained by gradient descent, not scikit-learn")
+        resolve(self.fitter)(model, X, y, n_classes, **kwargs)
 
 
-MODELS: dict[str, ModelEntry] = {}
-
-
-def register(name: str, input_kind: str, description: str, sklearn: bool = False):
-    def deco(fn):
-        MODELS[name] = ModelEntry(name, fn, input_kind, description, sklearn)
-        return fn
-
-    return deco
-
-
-def get_model(name: str) -> ModelEntry:
-    return lookup(MODELS, "model", name)
+MODELS: Registry[ModelEntry] = Registry("model", ModelEntry)
+get_model = MODELS.get  # MODELS[name], or "unknown model 'x'; known: ..."
 
 
 def check_compatible(name: str, feature_kind: str, spec_text: str = "") -> None:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from albsent.models.logreg import Linear
-from albsent.models.registry import register
+from albsent.models.registry import MODELS
 
 ABSENT = -1e4  # logit of a class the model never saw in training
 
@@ -99,13 +99,15 @@ class KernelSVM(nn.Module):
         return logits
 
 
-@register("svm_rbf", "pooled", "scikit-learn SVC with an RBF kernel (C, gamma='scale'), exported exactly; "
-          "temperature-calibrated probabilities", sklearn=True)
+@MODELS.register("svm_rbf", input_kind="pooled",
+                 description="scikit-learn SVC with an RBF kernel (C, gamma='scale'), exported exactly; "
+                 "temperature-calibrated probabilities", fitter="albsent.train.estimators:fit_svm_rbf")
 def build_svm_rbf(input_dim: int, n_classes: int, **_) -> KernelSVM:
     return KernelSVM(input_dim, n_classes)
 
 
-@register("svm_linear", "pooled", "scikit-learn LinearSVC (one-vs-rest, C), exported to a torch linear layer; "
-          "temperature-calibrated probabilities", sklearn=True)
+@MODELS.register("svm_linear", input_kind="pooled",
+                 description="scikit-learn LinearSVC (one-vs-rest, C), exported to a torch linear layer; "
+                 "temperature-calibrated probabilities", fitter="albsent.train.estimators:fit_svm_linear")
 def build_svm_linear(input_dim: int, n_classes: int, **_) -> Linear:
     return Linear(input_dim, n_classes)

@@ -4,7 +4,9 @@
   with itself: its `config_hash` is the hash of its `config`, each feature group's hash and config
   are those of the config's section, and each group's columns are what that config gives. An
   edited hash, config value or column shape is found here, so the metadata (not the parts) is
-  blamed for it.
+  blamed for it. What columns a config gives is the extractors' knowledge: the store imports no
+  albsent.features; albsent.features.config installs its rule here (`use_column_rule`) when
+  imported, and without one the recorded shapes alone are judged.
 - `implied_types(meta)`: the Arrow type of every column a part written with `meta` holds, by
   name. Column order is not identity (the metadata's JSON is written with sorted keys); a part is
   judged against this, never against the other parts.
@@ -18,7 +20,7 @@
 
 from __future__ import annotations
 
-import logging
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +31,6 @@ from albsent.config import stable_hash
 from albsent.store.arrow import arrow_type
 from albsent.store.schema import BASE_FIELDS, parse_column
 
-log = logging.getLogger(__name__)
 REQUIRED = ("config", "config_hash", "extractors", "extra_columns")
 
 
@@ -88,24 +89,20 @@ def _shape(s) -> tuple:
     return tuple(None if d is None else int(d) for d in s)
 
 
-_BUILT: dict[str, dict | None] = {}
+# A stored config -> {group: {column: (shape, dtype)}} its extractors write, or None when they cannot
+# be built here (e.g. an SSL model that is not on this machine). Installed by albsent.features.config.
+ColumnRule = Callable[[dict], "dict[str, dict[str, tuple]] | None"]
+_column_rule: list[ColumnRule] = []
+
+
+def use_column_rule(rule: ColumnRule) -> None:
+    """Install the rule that says which columns a stored config gives (albsent.features.config does)."""
+    _column_rule[:] = [rule]
 
 
 def _built_columns(config: dict) -> dict[str, dict[str, tuple]] | None:
-    """{group: {column: (shape, dtype)}} from building the extractors of a stored config; None
-    when they cannot be built here (e.g. an SSL model that is not on this machine)."""
-    key = stable_hash(config)
-    if key not in _BUILT:
-        try:
-            from albsent.config import build
-            from albsent.features.config import ExtractConfig, build_extractors
-
-            extractors = build_extractors(build(ExtractConfig, config))
-            _BUILT[key] = {e.name: {c.name: (tuple(c.shape), c.dtype) for c in e.columns()} for e in extractors}
-        except Exception as exc:  # noqa: BLE001 - any failure means: judge by the recorded shapes alone
-            log.debug("cannot build the extractors of config %s here (%s); using the recorded shapes", key, exc)
-            _BUILT[key] = None
-    return _BUILT[key]
+    """The installed column rule's answer for `config`; None (judge the recorded shapes alone) without one."""
+    return _column_rule[0](config) if _column_rule else None
 
 
 def implied_types(meta: dict) -> dict[str, pa.DataType]:

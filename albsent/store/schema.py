@@ -8,20 +8,19 @@ Feature columns belong to a *group*: an extractor's name (mfcc, shortterm, egema
                                                                               pooled_column(group, stat)
     ssl_ALIAS_lK    (frames, hidden)          frame sequence of SSL layer K   layer_column(alias, k)
 
-These helpers import nothing from albsent.features (which imports them).
+A `Column` describes one stored feature column (extractors list theirs). Nothing here, nor
+anywhere in albsent.store, imports albsent.features (which imports this).
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyarrow as pa
 
 from albsent.store.arrow import arrow_type
-
-if TYPE_CHECKING:
-    from albsent.features.base import Column
 
 # One row per utterance (or per segment of one).
 BASE_FIELDS = [
@@ -72,6 +71,16 @@ class ColumnName(NamedTuple):
     group: str  # mfcc, shortterm, ssl_hubert, ...
     kind: str  # "sequence" | "pooled" | "layer"
     detail: str | int | None  # pooled: the statistic; layer: its index; sequence: None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored feature column. `shape` is the shape of one value; None marks the frame axis."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str  # "float16" | "float32"
+    kind: str  # "sequence" | "pooled"
 
 
 def sequence_column(group: str) -> str:
@@ -130,11 +139,3 @@ def store_schema(feature_columns: list[Column], extra_columns: list[str], metada
     fields += [pa.field(c, pa.string()) for c in extra_columns]
     fields += [pa.field(c.name, arrow_type(c.shape, c.dtype)) for c in feature_columns]
     return pa.schema(fields, metadata={b"albsent": metadata} if metadata else None)
-
-
-def __getattr__(name: str):
-    if name == "Column":  # the old `from albsent.store.schema import Column`, without an import cycle
-        from albsent.features.base import Column
-
-        return Column
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

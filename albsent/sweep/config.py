@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from albsent.config import build, merge, read_yaml, require, require_seed
+from albsent.config import build, merge, read_yaml, require, require_seed, to_dict
+from albsent.errors import ConfigError
 from albsent.sweep.kinds import SweepKind, get_kind
-from albsent.sweep.space import parse_space
+from albsent.sweep.space import SearchSpace, parse_space, placeholders
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Resources:
 
 @dataclass
 class SweepConfig:
-    kind: Literal["classifier", "latent"] = "classifier"
+    kind: str = "classifier"  # a name in albsent.sweep.kinds.KINDS
     name: str = "sweep"  # Tune experiment and Optuna study name
     base: dict[str, Any] = field(default_factory=dict)  # TrainConfig / PretrainConfig fields
     base_config: str = ""  # a train / pretrain YAML; `base` is merged over it
@@ -67,8 +68,8 @@ class SweepConfig:
     pretrain_store: str = ""  # latent: unlabelled store to pretrain on ("" = the labelled store)
 
     def __post_init__(self):
+        metrics = self.sweep_kind.metrics  # an unknown kind: "unknown sweep kind 'x'; known: classifier, latent"
         require(bool(self.name) and "/" not in self.name, self, "name", self.name, "a non-empty name without '/'")
-        metrics = self.sweep_kind.metrics
         self.metric = self.metric or next(iter(metrics))
         require(self.metric in metrics, self, "metric", self.metric, f"one of {sorted(metrics)} for kind '{self.kind}'")
         self.mode = self.mode or metrics[self.metric]
@@ -115,6 +116,34 @@ class SweepConfig:
     def placeholder_keys(self) -> tuple[str, ...]:
         fields = {f.name for f in dataclasses.fields(self.target)}
         return tuple(k for k in self.space if "." not in k and k not in fields)
+
+
+def build_space(config: SweepConfig, info: dict, store: str = "") -> SearchSpace:
+    """The SearchSpace of `config`, with its kind's filters computed from the store's columns
+    `info` (albsent.dataset.spec.column_info); every key checked against the target config."""
+    params = parse_space(config.space)
+    space = SearchSpace(params, config.sweep_kind.filters(config, params, info, store), config.placeholder_keys())
+    check_keys(config, space)
+    return space
+
+
+def check_keys(config: SweepConfig, space: SearchSpace) -> None:
+    """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
+    base = to_dict(config.trial_config({}))
+    target = config.target.__name__
+    used = {m for p in space.params for v in p.values for m in placeholders(v)}
+    for p in space.params:
+        if p.key in config.placeholder_keys():
+            if p.key not in used:
+                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid: "
+                                  f"{', '.join(sorted(base))} (or a {{placeholder}} used in another key's choices)")
+            continue
+        node = base
+        for part in p.key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid top-level "
+                                  f"keys: {', '.join(sorted(base))}")
+            node = node[part]
 
 
 def load_sweep(path: str | Path | None, sets=(), extra: dict | None = None) -> SweepConfig:

@@ -19,9 +19,8 @@ import yaml
 from albsent import storage
 from albsent.config import build, diff, to_dict, to_yaml
 from albsent.errors import ConfigError
-from albsent.sweep.config import SweepConfig
+from albsent.sweep.config import SweepConfig, build_space
 from albsent.sweep.data import load_all
-from albsent.sweep.space import build_space
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "tune"

@@ -19,8 +19,9 @@ layers an SSL model has): a `Filter` returns the valid subset, and the Optuna pa
 named `KEY[context]`, because Optuna needs one fixed choice list per parameter name.
 `{name}` placeholders in string values are filled from other sampled keys when resolving
 (`PLACEHOLDER`, the one definition: a name may be dotted, `{window.length}`); keys that only
-serve placeholders (no '.' and not a config field) never reach the config. `build_space` puts
-a sweep's space together: its kind's filters (albsent.sweep.kinds) and the key checks.
+serve placeholders (no '.' and not a config field) never reach the config. A leaf: it imports
+no other albsent.sweep module (albsent.sweep.config.build_space puts a sweep's space together:
+its kind's filters and the key checks).
 """
 
 from __future__ import annotations
@@ -29,13 +30,9 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from albsent.config import to_dict
 from albsent.errors import ConfigError
-
-if TYPE_CHECKING:
-    from albsent.sweep.config import SweepConfig
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int", "logint")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
@@ -259,31 +256,3 @@ def fill(value, sampled: dict):
         return str(sampled[m.group(1)])
 
     return PLACEHOLDER.sub(sub, value)
-
-
-def build_space(config: SweepConfig, info: dict, store: str = "") -> SearchSpace:
-    """The SearchSpace of `config`, with its kind's filters computed from the store's columns
-    `info` (albsent.dataset.spec.column_info); every key checked against the target config."""
-    params = parse_space(config.space)
-    space = SearchSpace(params, config.sweep_kind.filters(config, params, info, store), config.placeholder_keys())
-    check_keys(config, space)
-    return space
-
-
-def check_keys(config: SweepConfig, space: SearchSpace) -> None:
-    """Every non-placeholder space key must name a field of the target config (dotted = nested)."""
-    base = to_dict(config.trial_config({}))
-    target = config.target.__name__
-    used = {m for p in space.params for v in p.values for m in placeholders(v)}
-    for p in space.params:
-        if p.key in config.placeholder_keys():
-            if p.key not in used:
-                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid: "
-                                  f"{', '.join(sorted(base))} (or a {{placeholder}} used in another key's choices)")
-            continue
-        node = base
-        for part in p.key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise ConfigError(f"sweep space '{p.key}' is not a {target} field; valid top-level "
-                                  f"keys: {', '.join(sorted(base))}")
-            node = node[part]

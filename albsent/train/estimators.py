@@ -1,4 +1,5 @@
-"""scikit-learn fits for the registry's `sklearn` models, written into their torch modules.
+"""scikit-learn fits for the registry's `sklearn` models, written into their torch modules. Each
+model's registration names its fitter here (`fitter="albsent.train.estimators:fit_svm_rbf"`).
 
 Each fitter takes standardised X: (rows, dim) float32 and y: (rows,) int in [0, n_classes)
 and fills the module built by `albsent.models.build_model`:
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from albsent.dataset.splits import stratified_folds
+from albsent.models.registry import get_model
 from albsent.models.svm import ABSENT
 
 
@@ -256,9 +258,7 @@ def fit_torch_logreg(model, X: np.ndarray, y: np.ndarray, n_classes: int, *, C: 
     _copy_linear(model, *linear_weights(coef, intercept, classes, n_classes, Xt.shape[1]))
 
 
-FITTERS = {"sklearn_logreg": fit_logreg, "svm_rbf": fit_svm_rbf, "svm_linear": fit_svm_linear}
-
-
 def fit_sklearn(name: str, model, X, y, n_classes: int, **kwargs) -> None:
-    """Fit registry model `name` (an `sklearn` entry) on X, y into `model`."""
-    FITTERS[name](model, X, y, n_classes, **kwargs)
+    """Fit registry model `name` (an `sklearn` entry) on X, y into `model`, with the fitter its
+    registration names (albsent.models.registry.ModelEntry.fitter)."""
+    get_model(name).fit(model, X, y, n_classes, **kwargs)

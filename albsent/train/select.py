@@ -34,7 +34,7 @@ from albsent.config import require, require_seed
 from albsent.dataset.data import Data
 from albsent.dataset.splits import Split, SplitConfig, audit, class_rows_error, kfold, make_groups
 from albsent.errors import ConfigError
-from albsent.store.schema import pooled_column, ssl_layer_counts
+from albsent.features.base import EXTRACTORS, pooled_candidates
 from albsent.train.config import TrainConfig
 from albsent.train.family import CALIBRATED, SCORED, probabilities, score_family, temperature_of
 from albsent.train.fit import fit
@@ -116,30 +116,25 @@ class Recipe:
 
 
 def store_feature_groups(meta: dict, columns: dict) -> list[str]:
-    """Candidate specs from a store: each pooled group it has, plus fusions of the small ones.
+    """Candidate specs from a store: what each of its extractors offers (Extractor.auto_candidates),
+    then the fusions they declare (`fusions` of `fusable` groups, `added_to_every`), then the
+    standalone candidates (SSL layers).
 
     meta: the store metadata (extractors); columns: {column: {"shape": ...}} (dataset.spec.column_info)."""
-    groups = []
-    for name in meta.get("extractors", {}):
-        if name == "ssl":
+    offers = [(EXTRACTORS[n] if n in EXTRACTORS else None, n) for n in meta.get("extractors", {})]
+    groups, small, alone = [], [], []
+    for ext, name in offers:  # a group no registered extractor wrote offers its pooled columns
+        specs = ext.auto_candidates(columns) if ext else pooled_candidates(name, columns)
+        if ext and ext.standalone:
+            alone += specs
             continue
-        if pooled_column(name, "func") in columns:  # openSMILE functionals
-            groups.append(f"{name}.func")
-        elif pooled_column(name, "mean") in columns and pooled_column(name, "std") in columns:
-            groups.append(name)
-    small = [g for g in groups if not g.startswith("compare")]
-    fusions = []
-    if "mfcc" in small and "egemaps.func" in small:
-        fusions.append("mfcc+egemaps.func")
-    if "mfcc" in small and "shortterm" in small:
-        fusions.append("mfcc+shortterm")
-    if "level.func" in groups:  # every group also with the recording's level (albsent.features.level)
-        fusions += [f"{g}+level.func" for g in groups + fusions if g != "level.func"]
-    ssl = []
-    for alias, n in sorted(ssl_layer_counts(columns).items()):
-        picks = sorted({round(n * q) for q in (0.25, 0.5, 0.75)} | {n - 1})
-        ssl += [f"ssl:{alias}:{k}" for k in picks if 0 <= k < n]
-    return groups + fusions + ssl
+        groups += specs
+        small += specs if not ext or ext.fusable else []
+    exts = [ext for ext, _ in offers if ext and not ext.standalone]
+    fused = [f"{a}+{b}" for ext in exts for a, b in ext.fusions if a in small and b in small]
+    for every in [spec for ext in exts for spec in ext.added_to_every if spec in groups]:
+        fused += [f"{g}+{every}" for g in groups + fused if g != every]
+    return groups + fused + alone
 
 
 def candidates(config: AutoConfig, specs: list[str], has_speakers: bool) -> list[Recipe]:

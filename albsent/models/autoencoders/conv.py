@@ -22,7 +22,7 @@ from torch import nn
 
 from albsent.models.autoencoders.base import AttachPoint, Autoencoder
 from albsent.models.autoencoders.cells import RecurrentStack, layer_points, layer_taps
-from albsent.models.autoencoders.registry import register
+from albsent.models.autoencoders.registry import AUTOENCODERS
 
 
 class ConvRecurrentAE(Autoencoder):
@@ -66,21 +66,21 @@ class ConvRecurrentAE(Autoencoder):
         ]
 
 
-@register("conv_rnn")
+@AUTOENCODERS.register("conv_rnn")
 class ConvRNNAE(ConvRecurrentAE):
     """Conv1d -> RNN layers."""
 
     cell = "rnn"
 
 
-@register("conv_lstm")
+@AUTOENCODERS.register("conv_lstm")
 class ConvLSTMAE(ConvRecurrentAE):
     """Conv1d -> LSTM layers."""
 
     cell = "lstm"
 
 
-@register("conv_mlstm")
+@AUTOENCODERS.register("conv_mlstm")
 class ConvMLSTMAE(ConvRecurrentAE):
     """Conv1d -> mLSTM layers (paper's "Convolutional mLSTM")."""
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from albsent.models.autoencoders.base import AttachPoint, Autoencoder
-from albsent.models.autoencoders.registry import register
+from albsent.models.autoencoders.registry import AUTOENCODERS
 
 
 def mlp(sizes: list[int], dropout: float, last_act: bool) -> nn.Sequential:
@@ -26,7 +26,7 @@ def mlp(sizes: list[int], dropout: float, last_act: bool) -> nn.Sequential:
     return nn.Sequential(*mods)
 
 
-@register("dense")
+@AUTOENCODERS.register("dense")
 class DenseAE(Autoencoder):
     """Flattened-window autoencoder with a bottleneck."""
 
@@ -66,7 +66,7 @@ class GroupedLinear(nn.Module):
         return torch.einsum("ngi,gio->ngo", x, self.weight) + self.bias
 
 
-@register("dense_per_feature")
+@AUTOENCODERS.register("dense_per_feature")
 class PerFeatureDenseAE(Autoencoder):
     """One autoencoder per feature over its N values; codes concatenated."""
 

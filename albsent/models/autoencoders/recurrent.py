@@ -12,7 +12,7 @@ from torch import nn
 
 from albsent.models.autoencoders.base import AttachPoint, Autoencoder
 from albsent.models.autoencoders.cells import RecurrentStack, layer_points, layer_taps
-from albsent.models.autoencoders.registry import register
+from albsent.models.autoencoders.registry import AUTOENCODERS
 
 
 class RecurrentAE(Autoencoder):
@@ -36,21 +36,21 @@ class RecurrentAE(Autoencoder):
         return layer_points("", self.cell, self.config.layers, self.config.hidden_size, self.window)
 
 
-@register("rnn")
+@AUTOENCODERS.register("rnn")
 class RNNAE(RecurrentAE):
     """Vanilla tanh RNN layers (paper: best RNN had two layers)."""
 
     cell = "rnn"
 
 
-@register("lstm")
+@AUTOENCODERS.register("lstm")
 class LSTMAE(RecurrentAE):
     """LSTM layers."""
 
     cell = "lstm"
 
 
-@register("mlstm")
+@AUTOENCODERS.register("mlstm")
 class MLSTMAE(RecurrentAE):
     """Multiplicative LSTM layers (Krause et al. 2016) - the paper's best model."""
 

@@ -1,23 +1,12 @@
-"""Autoencoder registry: a dict and a decorator. Importing this package registers every model."""
+"""Autoencoder registry: `AUTOENCODERS` (albsent.registry.Registry); `@AUTOENCODERS.register("lstm")`
+on an Autoencoder class. Importing this package registers every model."""
 
 from __future__ import annotations
 
-from albsent.registry import lookup
+from albsent.registry import Registry
 
-AUTOENCODERS: dict[str, type] = {}
-
-
-def register(name: str):
-    def deco(cls):
-        cls.name = name
-        AUTOENCODERS[name] = cls
-        return cls
-
-    return deco
-
-
-def get_autoencoder(name: str) -> type:
-    return lookup(AUTOENCODERS, "autoencoder", name)
+AUTOENCODERS: Registry[type] = Registry("autoencoder")
+get_autoencoder = AUTOENCODERS.get  # AUTOENCODERS[name], or "unknown autoencoder 'x'; known: ..."
 
 
 def build_autoencoder(config, in_dim: int, out_index: list[int] | None = None, window: int = 15, target: str = "next"):

@@ -15,10 +15,10 @@ from torch import nn
 
 from albsent.models.autoencoders.base import AttachPoint, Autoencoder
 from albsent.models.autoencoders.cells import RecurrentStack
-from albsent.models.autoencoders.registry import register
+from albsent.models.autoencoders.registry import AUTOENCODERS
 
 
-@register("seq2seq")
+@AUTOENCODERS.register("seq2seq")
 class Seq2SeqAE(Autoencoder):
     """Encoder-decoder with a fixed-size code between them."""
 

@@ -4,19 +4,15 @@ interface (`SweepKind`, albsent.sweep.kinds.base), one file per kind. The rest o
 
     classifier  TrainConfig + the one fit() (per epoch; per fold when cross-validated)
     latent      PretrainConfig + pretrain() (per validation step) + probe() (per fold)
+
+A new kind: a SweepKind subclass in its own file, decorated with `@KINDS.register("name")` and
+imported here; SweepConfig.kind is checked against KINDS (get_kind).
 """
 
-from albsent.registry import lookup
-from albsent.sweep.kinds.base import SweepKind
+from albsent.sweep.kinds.base import KINDS, SweepKind
 from albsent.sweep.kinds.classifier import ClassifierKind
 from albsent.sweep.kinds.latent import LatentKind
 
-KINDS: dict[str, SweepKind] = {k.name: k for k in (ClassifierKind(), LatentKind())}
-
-
-def get_kind(name: str) -> SweepKind:
-    """KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"."""
-    return lookup(KINDS, "sweep kind", name)
-
+get_kind = KINDS.get  # KINDS[name], or "unknown sweep kind 'x'; known: classifier, latent"
 
 __all__ = ["KINDS", "ClassifierKind", "LatentKind", "SweepKind", "get_kind"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from albsent.config import merge
 from albsent.errors import ConfigError
-from albsent.sweep.kinds.base import SweepKind
+from albsent.sweep.kinds.base import KINDS, SweepKind
 from albsent.sweep.space import fill, placeholders
 
 
@@ -78,8 +78,8 @@ def _row(res) -> dict:
             **{f"test_{m}": res.metrics[m] for m in ("macro_f1", "accuracy", "balanced_accuracy")}}
 
 
+@KINDS.register("classifier")
 class ClassifierKind(SweepKind):
-    name = "classifier"
     metrics = {"val_macro_f1": "max", "val_loss": "min", "val_accuracy": "max"}
     columns = ("val_macro_f1", "val_accuracy", "val_loss", "test_macro_f1", "test_accuracy", "test_balanced_accuracy",
                "test_macro_f1_std", "best_epoch", "epochs_run", "folds")

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from albsent.config import build, dump_yaml, merge, to_dict
-from albsent.sweep.kinds.base import SweepKind
+from albsent.sweep.kinds.base import KINDS, SweepKind
 from albsent.sweep.space import SearchSpace, fill, short_hash
 
 
@@ -42,8 +42,8 @@ class LatentFilter:
         return keep, f"{ae.name}-{short_hash(keep)}"  # no "/": Tune unflattens on it
 
 
+@KINDS.register("latent")
 class LatentKind(SweepKind):
-    name = "latent"
     metrics = {"probe_macro_f1": "max", "probe_accuracy": "max", "val_loss": "min"}
     columns = ("val_loss", "probe_macro_f1", "probe_macro_f1_std", "probe_accuracy", "baseline_macro_f1", "val_ratio",
                "attach")
