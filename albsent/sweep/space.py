@@ -63,6 +63,22 @@ class Param:
         return all(k in sampled and sampled[k] in allowed for k, allowed in self.when)
 
 
+def _check_range(where: str, dist: str, values: Any, step: Any) -> None:
+    """A range distribution's [low, high] and optional step."""
+    ok = (isinstance(values, list) and len(values) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
+    if not ok or values[0] >= values[1]:
+        raise ConfigError(f"{where}: '{dist}' must be [low, high] finite numbers with low < high. "
+                          f"Got {values!r} instead.")
+    if dist in ("loguniform", "logint") and values[0] <= 0:
+        raise ConfigError(f"{where}: '{dist}' needs low > 0. Got {values!r} instead.")
+    if dist in ("int", "logint") and not all(isinstance(v, int) for v in values):
+        raise ConfigError(f"{where}: '{dist}' bounds must be ints. Got {values!r} instead.")
+    if step is not None and not (isinstance(step, (int, float)) and not isinstance(step, bool)
+                                 and math.isfinite(step) and step > 0):
+        raise ConfigError(f"{where}: 'step' must be a finite number > 0. Got {step!r} instead.")
+
+
 def parse_param(key: str, spec: Any) -> Param:
     where = f"sweep space '{key}'"
     if not isinstance(spec, dict):
@@ -83,18 +99,7 @@ def parse_param(key: str, spec: Any) -> Param:
         if len({repr(v) for v in values}) != len(values):
             raise ConfigError(f"{where}: 'choice' lists a value twice: {values!r}")
     else:
-        ok = (isinstance(values, list) and len(values) == 2
-              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
-        if not ok or values[0] >= values[1]:
-            raise ConfigError(f"{where}: '{dist}' must be [low, high] finite numbers with low < high. "
-                              f"Got {values!r} instead.")
-        if dist in ("loguniform", "logint") and values[0] <= 0:
-            raise ConfigError(f"{where}: '{dist}' needs low > 0. Got {values!r} instead.")
-        if dist in ("int", "logint") and not all(isinstance(v, int) for v in values):
-            raise ConfigError(f"{where}: '{dist}' bounds must be ints. Got {values!r} instead.")
-        if step is not None and not (isinstance(step, (int, float)) and not isinstance(step, bool)
-                                     and math.isfinite(step) and step > 0):
-            raise ConfigError(f"{where}: 'step' must be a finite number > 0. Got {step!r} instead.")
+        _check_range(where, dist, values, step)
     if not isinstance(when_raw, dict):
         raise ConfigError(f"{where}: 'when' must map keys to a value or list of values. Got {when_raw!r} instead.")
     when = tuple((k, tuple(v) if isinstance(v, list) else (v,)) for k, v in when_raw.items())
