@@ -12,7 +12,8 @@ store's shared config (audio preprocessing, sequence storage, labels) is fixed a
 - every existing part is read (Ray Data: execute.run_add_groups; per part: worker.AddGroupsBlock),
   the new groups are computed for its rows from the same audio (checked by sha256; an input whose
   audio is gone or changed is moved to the quarantine), and the part is rewritten in place with
-  the new columns: one row per input for every reader, pandas and duckdb included. A part that already has the columns is skipped (resume);
+  the new columns: one row per input for every reader, pandas and duckdb included. A part that
+  already has the columns is skipped (resume);
 - then the metadata lists the new groups, and new inputs are extracted with every group.
 """
 
