@@ -9,21 +9,7 @@ import sys
 
 from albsent import __version__
 from albsent.errors import AlbsentError
-from albsent.registry import COMMANDS as REGISTRY
-
-# name -> module in albsent.commands defining `add_parser(subparsers)` and `run(args) -> int`;
-# the one list is albsent.registry.COMMANDS (with each stage's config class and job keys).
-COMMANDS = list(REGISTRY)
-
-
-def common_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="YAML config (see configs/)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set mfcc.n_mfcc=20 (repeatable)")
-
-
-def ray_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+from albsent.registry import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"albsent.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"albsent.commands.{name}":
-                continue  # stage not built yet
-            raise
-        module.add_parser(sub)
+    for name in COMMANDS:  # each albsent.commands.<name> defines add_parser(subparsers) and run(args) -> int
+        importlib.import_module(f"albsent.commands.{name}").add_parser(sub)
     for sp in sub.choices.values():  # -v/-q also after the subcommand
         sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
         sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,

@@ -80,17 +80,20 @@ class Registry(Generic[T]):
 class Command:
     """One `albsent` subcommand (module `albsent.commands.<name>`). A stage also has a config
     dataclass (what its `--config FILE` builds), and a Ray job (`jobs/<name>.py`) has job keys:
-    `paths` it needs besides the config and `flags` mirroring the CLI's (key -> default)."""
+    `paths` it needs besides the config and `flags` mirroring the CLI's (key -> default). A flag
+    in `variants` switches the job to another config dataclass: `true` (its defaults) or a mapping
+    of its keys, beside the stage config's `store` (train: `auto` -> AutoConfig)."""
 
     name: str
     config: str = ""  # "module:Class" of the dataclass its --config builds; "" = no config file
     paths: tuple[str, ...] = ()  # required job keys
     flags: dict = field(default_factory=dict)  # optional job keys -> default
+    variants: dict = field(default_factory=dict)  # flag -> "module:Class" of the config it selects
 
-    def config_class(self) -> type:
+    def config_class(self, variant: str = "") -> type:
         import importlib
 
-        module, _, name = self.config.partition(":")
+        module, _, name = (self.variants[variant] if variant else self.config).partition(":")
         return getattr(importlib.import_module(module), name)
 
 
@@ -102,7 +105,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("verify"),
     Command("stats", "albsent.features.config:ExtractConfig"),
     Command("demo"),
-    Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False}),  # store: TrainConfig.store
+    Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False, "auto": False},
+            variants={"auto": "albsent.train.select:AutoConfig"}),  # store: TrainConfig.store / AutoConfig.store
     Command("predict"),
     Command("report"),
     Command("pretrain", "albsent.pretrain.config:PretrainConfig", ("store", "out")),

@@ -63,7 +63,7 @@ from albsent.audio.manifest import plan_inputs  # noqa: E402
 from albsent.audio.preprocess import preprocess  # noqa: E402
 from albsent.features.base import extract_all  # noqa: E402
 from albsent.features.config import ExtractConfig, build_extractors  # noqa: E402
-from albsent.pipeline.cluster import environ  # noqa: E402
+from albsent.runner.session import environ  # noqa: E402
 from albsent.runtime import keep_freed_memory, worker_env  # noqa: E402
 from albsent.testing.cluster import LocalCluster  # noqa: E402
 

@@ -113,8 +113,8 @@ def pipeline(model_dir: str, root: Path, n: int, seconds: float, sr_in: int, dev
     from albsent.config import build
     from albsent.features.config import ExtractConfig
     from albsent.features.ssl import SslConfig, SslExtractor
-    from albsent.pipeline.cluster import ray_session
     from albsent.pipeline.extract import extract
+    from albsent.runner.session import ray_session
     from albsent.testing.synth import voice
 
     rng = np.random.default_rng(0)

@@ -35,8 +35,8 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     from albsent.features.config import ExtractConfig
-    from albsent.pipeline.cluster import ray_session
     from albsent.pipeline.extract import extract
+    from albsent.runner.session import ray_session
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

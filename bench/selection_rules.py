@@ -33,8 +33,8 @@ import numpy as np
 
 
 def compute(store: str, cache: Path) -> dict:
-    from albsent.pipeline.cluster import ray_session
-    from albsent.sweep.auto import ray_mapper
+    from albsent.runner.session import ray_session
+    from albsent.runner.tasks import ray_mapper
     from albsent.train.auto import load_candidates
     from albsent.train.select import AutoConfig, families, inner_data, make_units, score_unit
 

@@ -18,9 +18,10 @@ from _job import main
 
 
 def run(keys: dict, config) -> dict:
-    from albsent.pipeline.extract import extract  # the function `albsent extract` calls
+    from albsent.app.run_extract import run_extract  # what `albsent extract` runs
 
-    summary = extract(keys["input"], keys["out"], config, progress=False, retry_quarantined=keys["retry_quarantined"])
+    summary = run_extract(keys["input"], keys["out"], config, progress=False,
+                          retry_quarantined=keys["retry_quarantined"])
     return {"stage": "extract", "out": keys["out"], **asdict(summary)}
 
 

@@ -15,7 +15,7 @@ from _job import main
 
 
 def run(keys: dict, config) -> dict:
-    from albsent.commands.pretrain import run_pretrain  # what `albsent pretrain` runs
+    from albsent.app.run_pretrain import run_pretrain  # what `albsent pretrain` runs
 
     result = run_pretrain(config, keys["store"], keys["out"])
     return {"stage": "pretrain", "out": keys["out"], **result.metrics}

@@ -16,7 +16,7 @@ from _job import main
 
 
 def run(keys: dict, data: dict) -> dict:
-    from albsent.commands.probe import run_probe  # what `albsent probe` runs
+    from albsent.app.run_probe import run_probe  # what `albsent probe` runs
 
     metrics = run_probe(keys["pretrained"], keys["store"], keys["out"], data)
     return {"stage": "probe", "out": keys["out"], **metrics}

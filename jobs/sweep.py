@@ -18,7 +18,7 @@ from _job import main
 
 
 def run(keys: dict, config) -> dict:
-    from albsent.commands.sweep import no_trial_completed, sweep  # what `albsent sweep` runs
+    from albsent.app.run_sweep import no_trial_completed, sweep  # what `albsent sweep` runs
 
     summary = sweep(config, keys["store"], keys["out"])
     failed = summary.get("best") is None

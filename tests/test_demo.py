@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from albsent.app.run_demo import SENTENCES, synthesize_corpus
 from albsent.audio.speech import Espeak
-from albsent.demo import SENTENCES, synthesize_corpus
 
 
 def test_espeak_speaks_albanian_with_prosody_controls():
@@ -27,7 +27,7 @@ def test_synthetic_corpus_is_labelled_and_balanced(tmp_path):
 HASH_CORPUS = r"""
 import hashlib, json, sys
 from pathlib import Path
-from albsent.demo import SPEAKERS, synthesize_corpus
+from albsent.app.run_demo import SPEAKERS, synthesize_corpus
 synthesize_corpus(sys.argv[1], speakers=len(SPEAKERS))
 print(json.dumps({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                   for p in sorted(Path(sys.argv[1]).glob("wav/*.wav"))}))
@@ -51,7 +51,7 @@ def test_synthetic_corpus_is_the_same_in_every_process(tmp_path):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_demo_runs_end_to_end(ray_local, tmp_path):
-    from albsent.demo import run_demo
+    from albsent.app.run_demo import run_demo
 
     result = run_demo(tmp_path / "demo", progress=False)
     assert result["extract"].stored == 72 and result["extract"].quarantined == 0

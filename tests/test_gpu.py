@@ -50,7 +50,7 @@ def test_cuda_bfloat16_close_to_float32(tiny, key):
 
 def test_auto_device_and_resources_on_a_gpu_cluster(tiny, ray_local):
     ext = SslExtractor(SslConfig(models=[tiny["hubert"]]), 16000)
-    from albsent.pipeline.cluster import cluster_gpus
+    from albsent.runner.resources import cluster_gpus
 
     assert ext.device() == "cuda" and ext.planned_device(cluster_gpus()) == "cuda"
     assert ext.resources(cluster_gpus()) == {"num_gpus": 1.0}

@@ -14,8 +14,9 @@ import yaml
 from albsent.cli import build_parser, main
 from albsent.config import load, to_dict
 from albsent.errors import ConfigError
-from albsent.pipeline.extract import block_sizes
+from albsent.pipeline.execute import block_sizes
 from albsent.registry import JOBS
+from albsent.train.select import AutoConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "jobs"))  # as `python jobs/X.py` has it
@@ -194,6 +195,32 @@ def test_train_job_equals_albsent_train(store, tmp_path, capsys):
     (job_run / "stale.txt").write_text("from an earlier run")
     assert run_job("train", [*job, "--set", "overwrite=true"]) == 0
     assert last_json(capsys)["macro_f1"] == printed["macro_f1"] and not (job_run / "stale.txt").exists()
+
+
+@pytest.mark.ray
+def test_auto_train_job_equals_albsent_train_auto(store, tmp_path, capsys):
+    """`auto:` in a train job runs the automatic selection as `albsent train --auto --config` does
+    with the same AutoConfig keys: the same printed result and metrics.json; a TrainConfig key
+    beside `auto` is refused (it would be ignored)."""
+    auto = {"folds": 2, "inner_folds": 2, "features": ["mfcc"], "models": ["sklearn_logreg"],
+            "C": {"sklearn_logreg": [1.0]}, "speaker_norm": [False]}
+    (tmp_path / "auto.yaml").write_text(yaml.safe_dump(auto))
+    cli_run, job_run = tmp_path / "cli", tmp_path / "job"
+    assert main(["train", "--auto", "--config", str(tmp_path / "auto.yaml"), "--store", str(store), "--out",
+                 str(cli_run), "--json", "-q"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    cfg = write(tmp_path, {"store": str(store), "out": str(job_run), "auto": auto})
+    assert run_job("train", ["--config", cfg]) == 0
+    result = last_json(capsys)
+    assert result.pop("stage") == "train" and result.pop("out") == str(job_run)
+    assert result.pop("seconds") > 0 and result == {k: v for k, v in printed.items() if k != "seconds"}
+    assert result["folds"] == 2 and result["candidates"] == 1 and (job_run / "ensemble.json").is_file()
+    same_metrics(cli_run / "metrics.json", job_run / "metrics.json", ignore=("seconds",))
+
+    assert run_job("train", ["--config", cfg, "--set", "overwrite=true", "--set", "model=mlp"]) == 2
+    assert "jobs/train.py with `auto` takes its settings under `auto:`" in capsys.readouterr().err
+    keys, config = _job.load_job("train", ["--set", f"store={store}", "--set", "out=r", "--set", "auto=true"])
+    assert keys["auto"] is True and to_dict(config) == to_dict(load(AutoConfig, None, [], {"store": str(store)}))
 
 
 @pytest.mark.ray

@@ -57,7 +57,7 @@ def test_opt_out():
 SESSION_CHILD = r"""
 import json, os, sys
 import ray
-from albsent.pipeline.cluster import ray_session
+from albsent.runner.session import ray_session
 with ray_session(num_cpus=1, temp_dir=sys.argv[1]):
     worker = ray.get(ray.remote(lambda: os.environ.get("MALLOC_ARENA_MAX")).remote())
     inside = os.environ.get("MALLOC_ARENA_MAX")

@@ -1,5 +1,5 @@
 """A local cluster albsent starts listens on loopback only; a resource request no node can hold
-fails at once; a sweep folder someone else wrote is not resumed (albsent.pipeline.cluster)."""
+fails at once; a sweep folder someone else wrote is not resumed (albsent.runner)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from albsent.errors import ConfigError
-from albsent.pipeline.cluster import check_resources
+from albsent.runner.resources import check_resources
 from albsent.storage import check_owned
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SESSION_CHILD = r"""
 import sys
 import ray
-from albsent.pipeline.cluster import ray_session
+from albsent.runner.session import ray_session
 with ray_session(num_cpus=1, temp_dir=sys.argv[1]):
     ray.get(ray.remote(lambda: 0).remote())
     open(sys.argv[2], "w").write("ready")

@@ -17,7 +17,8 @@ from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import StoreError
 from albsent.features.config import ExtractConfig, build_extractors
-from albsent.pipeline.extract import block_sizes, cpu_slots, extract, use_actors
+from albsent.pipeline.execute import block_sizes, cpu_slots, use_actors
+from albsent.pipeline.extract import extract
 from albsent.store import Store, to_matrix, to_sequences
 
 pytestmark = pytest.mark.ray

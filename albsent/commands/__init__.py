@@ -1,1 +1,2 @@
-"""One module per `albsent` subcommand: `add_parser(subparsers)` and `run(args)`."""
+"""One module per `albsent` subcommand, a thin argparse adapter: `add_parser(subparsers)` and
+`run(args)` (parse -> config -> the use case in albsent/app/ -> print)."""

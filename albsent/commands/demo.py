@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from albsent.cli import ray_args
+from albsent.app.args import ray_args
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from albsent.demo import run_demo
+    from albsent.app.run_demo import run_demo
 
     if args.input is None:
         print("albsent demo: using a SYNTHETIC Albanian corpus (eSpeak NG voice 'sq'), not real speech.")

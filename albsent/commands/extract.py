@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from albsent.cli import common_config_args, ray_args
+from albsent.app.args import common_config_args, ray_args
 
 
 def add_parser(sub) -> None:
@@ -73,19 +73,17 @@ def load_config(args):
 def run(args) -> int:
     from dataclasses import asdict
 
-    from albsent.config import check_out_folder
-    from albsent.pipeline.extract import extract
+    from albsent.app.run_extract import dry_run, run_extract
 
     config = load_config(args)
-    check_out_folder(args.out)
     if args.dry_run:
-        from albsent.pipeline.plan import format_plan, plan
+        from albsent.pipeline.plan import format_plan
 
-        p = plan(args.input, config)
+        p = dry_run(args.input, args.out, config)
         print(json.dumps(p, default=str) if args.json else format_plan(p))
         return 0
-    summary = extract(args.input, args.out, config, progress=not args.quiet, retry_quarantined=args.retry_quarantined,
-                      prune=args.prune)
+    summary = run_extract(args.input, args.out, config, progress=not args.quiet,
+                          retry_quarantined=args.retry_quarantined, prune=args.prune)
     if args.json:
         print(json.dumps(asdict(summary)))
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.cli import common_config_args
+from albsent.app.args import common_config_args
 
 EPILOG = """Trains a next-frame autoencoder on a store's frame sequences; labels, if present, are ignored.
 targets: next (frames 1..N -> N+1), shifted (1..N -> 2..N+1), reconstruct (1..N -> 1..N)
@@ -52,18 +52,8 @@ def flags_to_config(args) -> dict:
     return extra
 
 
-def run_pretrain(config, store: str, out: str):
-    """What `albsent pretrain` and jobs/pretrain.py run: the store's frames -> AE_RUN; returns the
-    PretrainResult (its .metrics is what both print)."""
-    from albsent.config import check_out_folder
-    from albsent.dataset.data import load_frames
-    from albsent.pretrain import pretrain
-
-    check_out_folder(out)
-    return pretrain(config, load_frames(store, config.features), out_dir=out)
-
-
 def run(args) -> int:
+    from albsent.app.run_pretrain import run_pretrain
     from albsent.config import load
     from albsent.errors import ConfigError
     from albsent.models.autoencoders import AUTOENCODERS, attach_points

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.cli import common_config_args
+from albsent.app.args import common_config_args
 
 EPILOG = """The pretrained autoencoder is frozen; a linear classifier reads the attachment point POINT
 (averaged over each utterance's windows), trained on a stratified labeled subset of the training
@@ -69,29 +69,9 @@ def config_data(args) -> dict:
     return merge(data, parse_overrides(sets))
 
 
-def run_probe(pretrained_dir: str, store: str, out: str, data: dict) -> dict:
-    """What `albsent probe` and jobs/probe.py run. The ProbeConfig is the defaults saved with
-    AE_RUN (its config's `probe` section) with `data` over them; writes RUN/config.yaml and
-    RUN/metrics.json and returns the metrics."""
-    from pathlib import Path
-
-    from albsent.config import build, check_out_folder, dump_yaml, merge
-    from albsent.dataset.data import load_data
-    from albsent.pretrain import ProbeConfig, load_pretrained, probe
-    from albsent.train.artifacts import write_json
-
-    check_out_folder(out)
-    pretrained = load_pretrained(pretrained_dir)
-    config = build(ProbeConfig, merge(pretrained.meta.get("pretrain_config", {}).get("probe", {}), data))
-    frames = load_data(store, pretrained.config.features, group_by=config.group_by)  # a :seq spec
-    metrics = probe(config, pretrained, frames)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, Path(out) / "config.yaml")
-    write_json(metrics, Path(out) / "metrics.json")
-    return metrics
-
-
 def run(args) -> int:
+    from albsent.app.run_probe import run_probe
+
     metrics = run_probe(args.pretrained, args.store, args.out, config_data(args))
     print(json.dumps(metrics, indent=1, default=float) if args.json else summary(metrics))
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="markdown table comparing training runs",
@@ -17,18 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from albsent.report.tables import compare_runs
+    from albsent.app.run_report import run_report
 
-    sweeps = [r for r in args.runs if (Path(r) / "sweep.json").is_file()]  # SWEEP_DIR: summary + its final run
-    head = ""
-    if sweeps:
-        from albsent.sweep.results import summarize
-
-        head = "\n\n".join(summarize(s) for s in sweeps) + "\n\n"
-    runs = [str(Path(r) / "final") if r in sweeps else r for r in args.runs]
-    runs = [r for r in runs if r in args.runs or (Path(r) / "metrics.json").is_file()]
-    table = head + (compare_runs(runs) if runs else "")
-    print(table)
-    if args.out:
-        Path(args.out).write_text(table + "\n")
+    print(run_report(args.runs, args.out))
     return 0

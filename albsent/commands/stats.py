@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from albsent.cli import common_config_args, ray_args
+from albsent.app.args import common_config_args, ray_args
 
 
 def add_parser(sub) -> None:
@@ -21,19 +19,13 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from albsent.app.run_stats import run_stats
     from albsent.config import load
     from albsent.features.config import ExtractConfig
-    from albsent.report.stats import corpus_stats
-    from albsent.store import Store
 
-    store = args.input
-    if not Store(store).exists():
-        config = load(ExtractConfig, args.config, args.sets,
-                      {"audio": {"segment_s": 1.5}, **({"ray": {"address": args.address}} if args.address else {})})
-        from albsent.pipeline.extract import extract
+    def make_config():  # only for an INPUT that is not a store yet: extracted into DIR/store first
+        return load(ExtractConfig, args.config, args.sets,
+                    {"audio": {"segment_s": 1.5}, **({"ray": {"address": args.address}} if args.address else {})})
 
-        store = str(Path(args.out) / "store")
-        extract(args.input, store, config, progress=not getattr(args, "quiet", False))
-    corpus_stats(store, args.out, args.column)
-    print((Path(args.out) / "stats.md").read_text())
+    print(run_stats(args.input, args.out, args.column, make_config, progress=not getattr(args, "quiet", False)))
     return 0

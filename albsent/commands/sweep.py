@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
-from albsent.cli import common_config_args, ray_args
-
-log = logging.getLogger(__name__)
+from albsent.app.args import common_config_args, ray_args
 
 EPILOG = """A sweep searches TrainConfig keys (kind: classifier) or PretrainConfig keys (kind: latent:
 autoencoder + probe, attachment points conditional on the model) with Optuna TPE inside Ray Tune,
@@ -39,34 +36,8 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def holds_sweep(out: str) -> bool:
-    from albsent import storage
-
-    return storage.read_text(storage.join(str(out), "sweep.yaml")) is not None
-
-
-def sweep(config, store: str | None, out: str, resume: bool = False, address: str | None = None,
-          num_cpus: int | None = None) -> dict:
-    """What `albsent sweep` and jobs/sweep.py run. The one resume rule: SWEEP_DIR holding a sweep
-    is continued (finished trials kept) when the given config and store are that sweep's, and
-    refused with the differences otherwise; `resume=True` also continues with no config or store
-    given (both read back from SWEEP_DIR/sweep.yaml) and fails on a folder with no sweep.
-    Returns sweep.json's content plus "resumed"."""
-    from albsent.sweep import run_sweep
-
-    resumed = resume or holds_sweep(out)
-    if resumed and not resume:  # run_sweep's checks (same config and store, your folder) say "--resume: ..."
-        log.info("%s holds a sweep already: continuing it if it is this one (finished trials are kept)", out)
-    summary = run_sweep(config, store, out, resume=resumed, address=address, num_cpus=num_cpus)
-    return {**summary, "resumed": resumed}
-
-
-def no_trial_completed(summary: dict, out: str) -> str:
-    states = ", ".join(f"{n} {s}" for s, n in sorted(summary.get("states", {}).items())) or "no trials"
-    return f"no trial completed ({states}); see {out}/trials.csv for each trial's error"
-
-
 def run(args) -> int:
+    from albsent.app.run_sweep import no_trial_completed, sweep
     from albsent.config import check_out_folder
     from albsent.sweep import load_sweep
     from albsent.sweep.results import summarize

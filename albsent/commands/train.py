@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.cli import common_config_args, ray_args
+from albsent.app.args import common_config_args, ray_args
 
 SPEC_HELP = """Without --model, --features or --config, or with --auto: automatic selection. Nested
 cross-validation over speakers: for each outer fold, every candidate recipe (each feature group
@@ -117,14 +117,8 @@ def auto_flags(args) -> dict:
     return extra
 
 
-def run_auto(args) -> int:
-    from pathlib import Path
-
-    from albsent.config import load
+def check_auto_flags(args) -> None:
     from albsent.errors import ConfigError
-    from albsent.report.tables import format_metrics
-    from albsent.sweep.auto import run_auto_on_ray
-    from albsent.train.select import AutoConfig
 
     for flag in ("epochs", "class_weighted", "speaker_norm"):
         if getattr(args, flag):
@@ -133,10 +127,17 @@ def run_auto(args) -> int:
     if args.split == "column":
         raise ConfigError("--split column gives one fixed split; "
                           "--auto needs grouped folds (--split speaker or utterance)")
-    out = Path(args.out)
+
+
+def run_auto(args) -> int:
+    from albsent.app.run_auto import run_auto as auto
+    from albsent.config import load
+    from albsent.report.tables import format_metrics
+    from albsent.train.select import AutoConfig
+
+    check_auto_flags(args)
     config = load(AutoConfig, args.config, args.sets, auto_flags(args))
-    fresh_out(out, args.overwrite)
-    metrics = run_auto_on_ray(config, out, address=args.address)
+    metrics = auto(config, args.out, args.overwrite, address=args.address)
     if args.json:
         print(json.dumps(metrics, indent=1, default=float))
     else:
@@ -147,28 +148,10 @@ def run_auto(args) -> int:
     return 0
 
 
-def fresh_out(out, overwrite: bool, out_flag: str = "--out", overwrite_flag: str = "--overwrite") -> None:
-    """A run folder is written whole: one that already holds files (an earlier run's model would
-    stay beside the new metrics) is refused, or emptied first with --overwrite, and only if
-    albsent wrote it as a run (albsent/runfolder.py: never a store, the current or a home folder,
-    or a folder of other files)."""
-    from albsent.runfolder import prepare
-
-    prepare(out, overwrite, "train", out_flag, overwrite_flag)
-
-
-def train_one(config, out, overwrite: bool = False, **flags) -> dict:
-    """What `albsent train` (one recipe) and jobs/train.py run: a fresh run folder, then
-    run_training; returns metrics.json's content. `flags`: the names fresh_out's message uses."""
-    from albsent.train import run_training
-
-    fresh_out(out, overwrite, **flags)
-    return run_training(config, out)
-
-
 def run(args) -> int:
     if args.auto or (args.model is None and args.features is None and args.config is None):
         return run_auto(args)
+    from albsent.app.run_train import train_one
     from albsent.config import load
     from albsent.report.tables import format_metrics
     from albsent.train import TrainConfig

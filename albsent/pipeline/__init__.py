@@ -1,2 +1,3 @@
-"""The extraction pipeline: `extract` builds the Ray Data graph; `worker`, `stages`, `resume` and `groups`
-hold its Ray-free pieces (the extract config and extractor building live in albsent/features/config.py)."""
+"""The extraction pipeline: `extract` orchestrates (plan, resume, store decisions; no Ray), `execute`
+runs the Ray Data graph; `worker`, `stages`, `resume` and `groups` hold its Ray-free pieces (the
+extract config and extractor building live in albsent/features/config.py)."""

@@ -9,10 +9,11 @@ store's shared config (audio preprocessing, sequence storage, labels) is fixed a
   row has every group, so new inputs get them too).
 - the store's metadata records the groups being added (`adding`), so an interrupted run is
   finished by the next one whatever it asks for;
-- every existing part is read, the new groups are computed for its rows from the same audio
-  (checked by sha256; an input whose audio is gone or changed is moved to the quarantine), and
-  the part is rewritten in place with the new columns: one row per input for every reader,
-  pandas and duckdb included. A part that already has the columns is skipped (resume);
+- every existing part is read (Ray Data: execute.run_add_groups; per part: worker.AddGroupsBlock),
+  the new groups are computed for its rows from the same audio (checked by sha256; an input whose
+  audio is gone or changed is moved to the quarantine), and the part is rewritten in place with
+  the new columns: one row per input for every reader, pandas and duckdb included. A part that
+  already has the columns is skipped (resume);
 - then the metadata lists the new groups, and new inputs are extracted with every group.
 """
 
@@ -57,21 +58,3 @@ def reconcile(uri: str, meta: dict, config: ExtractConfig) -> tuple[ExtractConfi
     if new or adding:
         log.info("%s: adding feature group(s) %s to the stored inputs", uri, [*adding.get("features", []), *new])
     return effective, [*adding.get("features", []), *new]
-
-
-def run_add_groups(store, config: ExtractConfig, extractors: list, meta: dict, groups: list[str]):
-    """Add `groups` to every existing part (Ray Data over the part files, one part per block);
-    yield per-input summaries as parts finish. Model groups run on an actor pool, as new inputs do."""
-    import pandas as pd
-    import ray
-
-    from albsent.pipeline.extract import map_blocks, plan_compute
-    from albsent.pipeline.worker import AddGroupsBlock
-
-    parts = store.part_files()
-    if not parts:
-        return
-    compute = plan_compute(config, [e for e in extractors if e.name in groups], len(parts))
-    ds = ray.data.from_pandas([pd.DataFrame({"part": [p]}) for p in parts])
-    kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta, groups=list(groups))
-    yield from map_blocks(ds, AddGroupsBlock, kwargs, config, compute)

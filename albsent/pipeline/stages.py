@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from albsent.pipeline.worker import ExtractBlock
+from albsent.pipeline.worker import ExtractBlock, Loaded, Quarantined
 
 
 class Sized:
@@ -33,11 +33,11 @@ def _frame(payloads: list[dict]) -> pd.DataFrame:
     return pd.DataFrame({"utterance_id": [p["item"]["utterance_id"] for p in payloads], "payload": payloads})
 
 
-def _split(batch: pd.DataFrame) -> tuple[list[dict], list, list]:
-    """-> (every item in order, loaded tuples of usable inputs, quarantined tuples)."""
+def _split(batch: pd.DataFrame) -> tuple[list[dict], list[Loaded], list[Quarantined]]:
+    """-> (every item in order, the usable inputs, the quarantined ones)."""
     payloads = list(batch["payload"])
-    loaded = [(p["item"], p["dec"], p["utt"], p["segs"]) for p in payloads if p["status"] == "ok"]
-    quarantined = [(p["item"], p["reason"], p["error"]) for p in payloads if p["status"] == "quarantined"]
+    loaded = [Loaded(p["item"], p["dec"], p["utt"], p["segs"]) for p in payloads if p["status"] == "ok"]
+    quarantined = [Quarantined(p["item"], p["reason"], p["error"]) for p in payloads if p["status"] == "quarantined"]
     return [p["item"] for p in payloads], loaded, quarantined
 
 
@@ -48,11 +48,12 @@ class DecodeStage(ExtractBlock):
         items = batch.to_dict("records")
         loaded, quarantined = self.decode(items)
         done = {}
-        for item, dec, utt, segs in loaded:  # the segments carry the audio from here on
-            done[item["utterance_id"]] = {"item": item, "status": "ok", "dec": replace(dec, samples=Sized(0)),
-                                          "utt": Sized(utt.size), "segs": segs}
-        for item, reason, error in quarantined:
-            done[item["utterance_id"]] = {"item": item, "status": "quarantined", "reason": reason, "error": error}
+        for x in loaded:  # the segments carry the audio from here on
+            done[x.item["utterance_id"]] = {"item": x.item, "status": "ok", "dec": replace(x.dec, samples=Sized(0)),
+                                            "utt": Sized(x.utt.size), "segs": x.segs}
+        for q in quarantined:
+            done[q.item["utterance_id"]] = {"item": q.item, "status": "quarantined", "reason": q.reason,
+                                            "error": q.error}
         return _frame([done[i["utterance_id"]] for i in items])
 
 
@@ -66,8 +67,8 @@ class ModelStage(ExtractBlock):
         t = time.perf_counter()
         feats = self._extract_all(loaded, quarantined)
         seconds = time.perf_counter() - t
-        failed = {it["utterance_id"]: (r, e) for it, r, e in quarantined[before:]}
-        index = {it["utterance_id"]: k for k, (it, *_rest) in enumerate(loaded)}
+        failed = {q.item["utterance_id"]: (q.reason, q.error) for q in quarantined[before:]}
+        index = {x.item["utterance_id"]: k for k, x in enumerate(loaded)}
         out = []
         for p in batch["payload"]:
             uid = p["item"]["utterance_id"]

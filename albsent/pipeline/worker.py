@@ -11,12 +11,13 @@ import json
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from albsent.audio.io import decode
+from albsent.audio.io import Decoded, decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
 from albsent.errors import AudioError
@@ -29,6 +30,26 @@ from albsent.store.arrow import scalar
 log = logging.getLogger(__name__)
 # per input; extract_s: seconds the block spent computing features (on its first row, else 0)
 SUMMARY_COLUMNS = ["utterance_id", "status", "rows", "audio_s", "reason", "extract_s"]
+
+
+@dataclass
+class Loaded:
+    """One usable input of a block: its manifest item, the decoded audio, the trimmed utterance
+    (only its .size is read after decoding) and its segments (albsent.audio.preprocess.Segment)."""
+
+    item: dict
+    dec: Decoded
+    utt: np.ndarray
+    segs: list
+
+
+@dataclass
+class Quarantined:
+    """One input of a block that is not stored: why (`reason`, a short code) and the message."""
+
+    item: dict
+    reason: str
+    error: str
 
 
 def part_name(utterance_ids) -> str:
@@ -62,56 +83,57 @@ class ExtractBlock:
         feats = self._extract_all(loaded, quarantined)
         return self.write(items, loaded, feats, quarantined, time.perf_counter() - t)
 
-    def decode(self, items: list[dict]) -> tuple[list, list]:
-        """-> (loaded: (item, decoded, trimmed utterance, segments) per usable input,
-        quarantined: (item, reason, message) per other input)."""
+    def decode(self, items: list[dict]) -> tuple[list[Loaded], list[Quarantined]]:
+        """-> (one Loaded per usable input, one Quarantined per other input)."""
         loaded, quarantined = [], []
         for item in items:
             try:
-                loaded.append((item, *self._load(item)))
+                loaded.append(Loaded(item, *self._load(item)))
             except AudioError as exc:
-                quarantined.append((item, exc.reason, str(exc)))
+                quarantined.append(Quarantined(item, exc.reason, str(exc)))
             except Exception as exc:  # a decoder bug must not stop the job; keep the traceback
-                quarantined.append((item, "decode_error", f"{item['path']}: {exc!r}\n{traceback.format_exc(limit=3)}"))
+                quarantined.append(Quarantined(item, "decode_error",
+                                               f"{item['path']}: {exc!r}\n{traceback.format_exc(limit=3)}"))
         return loaded, quarantined
 
-    def write(self, items: list[dict], loaded: list, feats: list, quarantined: list,
+    def write(self, items: list[dict], loaded: list[Loaded], feats: list, quarantined: list[Quarantined],
               extract_s: float = 0.0) -> pd.DataFrame:
         """Write one part (rows, then quarantine entries) named by the inputs of the block;
         return the per-input summary."""
-        sha = {item["utterance_id"]: dec.sha256 for item, dec, _, _ in loaded}
+        sha = {x.item["utterance_id"]: x.dec.sha256 for x in loaded}
         rows, summary = [], []
-        for (item, dec, utt, segs), seg_feats in zip(loaded, feats):
+        for x, seg_feats in zip(loaded, feats):
             if seg_feats is None:
                 continue
-            for seg, f in zip(segs, seg_feats):
-                rows.append(self._row(item, dec, utt, seg, f))
-            summary.append((item["utterance_id"], "stored", len(segs), utt.size / self.config.audio.sample_rate_hz, "",
-                            0.0))
-        summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason, 0.0) for it, reason, _ in quarantined]
+            for seg, f in zip(x.segs, seg_feats):
+                rows.append(self._row(x.item, x.dec, x.utt, seg, f))
+            summary.append((x.item["utterance_id"], "stored", len(x.segs),
+                            x.utt.size / self.config.audio.sample_rate_hz, "", 0.0))
+        summary += quarantined_summary(quarantined)
         self.store.write_part(part_name(i["utterance_id"] for i in items), self._table(rows),
                               self._quarantine_table(quarantined, sha))
         return with_extract_s(pd.DataFrame(summary, columns=SUMMARY_COLUMNS), extract_s)
 
-    def _extract_all(self, loaded, quarantined) -> list:
+    def _extract_all(self, loaded: list[Loaded], quarantined: list[Quarantined]) -> list:
         """Features for every segment of every loaded clip, batched across clips; if the batch
         fails, retry clip by clip so only the failing clip is quarantined."""
-        every = [s for _, _, _, segs in loaded for s in segs]
+        every = [s for x in loaded for s in x.segs]
         try:
             flat = self._features(every) if every else []
             out, i = [], 0
-            for _, _, _, segs in loaded:
-                out.append(flat[i : i + len(segs)])
-                i += len(segs)
+            for x in loaded:
+                out.append(flat[i : i + len(x.segs)])
+                i += len(x.segs)
             return out
         except Exception:
             log.warning("batch feature extraction failed; retrying clip by clip", exc_info=True)
         out = []
-        for item, _, _, segs in loaded:
+        for x in loaded:
             try:
-                out.append(self._features(segs))
+                out.append(self._features(x.segs))
             except Exception as exc:
-                quarantined.append((item, "extract_error", f"{item['path']}: feature extraction failed: {exc!r}"))
+                quarantined.append(Quarantined(x.item, "extract_error",
+                                               f"{x.item['path']}: feature extraction failed: {exc!r}"))
                 out.append(None)
         return out
 
@@ -146,16 +168,22 @@ class ExtractBlock:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     @staticmethod
-    def _quarantine_table(quarantined, sha: dict[str, str]) -> pa.Table | None:
+    def _quarantine_table(quarantined: list[Quarantined], sha: dict[str, str]) -> pa.Table | None:
         if not quarantined:
             return None
         recs = [
-            {"utterance_id": it["utterance_id"], "key": it["key"], "path": it["path"], "label": scalar(it.get("label")),
-             "sha256": sha.get(it["utterance_id"]), "source_bytes": _int(it.get("source_bytes")),
-             "source_mtime_ns": _int(it.get("source_mtime_ns")), "reason": r, "error": e}
-            for it, r, e in quarantined
+            {"utterance_id": q.item["utterance_id"], "key": q.item["key"], "path": q.item["path"],
+             "label": scalar(q.item.get("label")), "sha256": sha.get(q.item["utterance_id"]),
+             "source_bytes": _int(q.item.get("source_bytes")), "source_mtime_ns": _int(q.item.get("source_mtime_ns")),
+             "reason": q.reason, "error": q.error}
+            for q in quarantined
         ]
         return pa.Table.from_pylist(recs, schema=QUARANTINE_SCHEMA)
+
+
+def quarantined_summary(quarantined: list[Quarantined]) -> list[tuple]:
+    """Summary rows (SUMMARY_COLUMNS) of the quarantined inputs."""
+    return [(q.item["utterance_id"], "quarantined", 0, 0.0, q.reason, 0.0) for q in quarantined]
 
 
 def with_extract_s(summary: pd.DataFrame, seconds: float) -> pd.DataFrame:
@@ -213,18 +241,19 @@ class AddGroupsBlock(ExtractBlock):
                 if len(segs) != item["rows"]:
                     raise AudioError("extract_error", f"{item['path']}: {len(segs)} segments now, {item['rows']} "
                                                       "stored")
-                loaded.append((item, dec, utt, segs))
+                loaded.append(Loaded(item, dec, utt, segs))
             except AudioError as exc:
-                quarantined.append((item, exc.reason, f"adding {', '.join(self.groups)}: {exc}"))
+                quarantined.append(Quarantined(item, exc.reason, f"adding {', '.join(self.groups)}: {exc}"))
             except Exception as exc:
-                quarantined.append((item, "decode_error", f"adding {', '.join(self.groups)}: {item['path']}: {exc!r}"))
+                quarantined.append(Quarantined(item, "decode_error",
+                                               f"adding {', '.join(self.groups)}: {item['path']}: {exc!r}"))
         t = time.perf_counter()
         feats = self._extract_all(loaded, quarantined)
         extract_s = time.perf_counter() - t
         new: dict[str, list] = {}
-        for (item, _, _, segs), seg_feats in zip(loaded, feats):
+        for x, seg_feats in zip(loaded, feats):
             if seg_feats is not None:
-                new[item["utterance_id"]] = seg_feats
+                new[x.item["utterance_id"]] = seg_feats
         keep = [u in new for u in rows["utterance_id"]]
         kept = table.filter(pa.array(keep))
         values = [f for u in order if u in new for f in new[u]]
@@ -232,10 +261,10 @@ class AddGroupsBlock(ExtractBlock):
                   else to_arrow([v[f.name] for v in values], *self._shape(f.name)) for f in self.schema]
         name = path.rsplit("/", 1)[-1][len("part-"):-len(".parquet")]
         self.store.replace_part(path, pa.Table.from_arrays(arrays, schema=self.schema))
-        sha = {it["utterance_id"]: it["sha256"] for it, _, _ in quarantined}
+        sha = {q.item["utterance_id"]: q.item["sha256"] for q in quarantined}
         self.store.write_part(f"{name}-{'-'.join(self.groups)}", None, self._quarantine_table(quarantined, sha))
         summary = [(u, "stored", len(new[u]), 0.0, "", 0.0) for u in order if u in new]
-        summary += [(it["utterance_id"], "quarantined", 0, 0.0, reason, 0.0) for it, reason, _ in quarantined]
+        summary += quarantined_summary(quarantined)
         return with_extract_s(pd.DataFrame(summary, columns=SUMMARY_COLUMNS), extract_s)
 
     def _shape(self, name: str) -> tuple:

@@ -1,5 +1,6 @@
 """Hyperparameter sweeps: Ray Tune + Optuna (TPE) + ASHA around the same Ray-free `fit()` /
-`pretrain()` + `probe()` as the CLI. Only this package (and pipeline/) imports Ray.
+`pretrain()` + `probe()` as the CLI. Ray is imported only here (Tune), in albsent/runner/ and in
+the Ray Data graph (albsent/pipeline/execute.py): tests/test_imports.py.
 
     from albsent.sweep import load_sweep, run_sweep
     summary = run_sweep(load_sweep("configs/sweeps/smoke.yaml"), "STORE", "SWEEP_DIR")

@@ -56,7 +56,8 @@ def run_sweep(config: SweepConfig | None, store: str | None, out: str, resume: b
     from ray import tune
 
     from albsent.dataset.spec import column_info
-    from albsent.pipeline.cluster import check_resources, ray_session
+    from albsent.runner.resources import check_resources
+    from albsent.runner.session import ray_session
     from albsent.store import Store
     from albsent.sweep.results import finish
     from albsent.sweep.search import close_orphans, make_scheduler, make_searcher, optuna_url, reports_per_trial

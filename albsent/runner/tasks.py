@@ -1,16 +1,14 @@
-"""`albsent train --auto` on Ray: the nested selection's independent pieces (score one recipe on
-one unit's inner folds; refit one ensemble member) run as Ray tasks, one CPU each, on a local
-cluster started here or on the cluster at `address`. Each feature group's data goes into the
-object store once and every task reads it from there (zero-copy numpy on the same node).
+"""Plain functions mapped over Ray tasks: `ray_mapper()` is the `mapper(fn, items)` that
+albsent.train.select takes, so the same Ray-free code runs on one core or a cluster (the automatic
+selection's independent pieces: score one recipe on one unit's inner folds; refit one ensemble
+member). Each Data argument goes into the object store once and every task reads it from there
+(zero-copy numpy on the same node). albsent/app/run_auto.py opens the session around it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
-
-from albsent.train.select import AutoConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +49,3 @@ def ray_mapper(cpus_per_task: float = 1.0):
         return out
 
     return mapper
-
-
-def run_auto_on_ray(config: AutoConfig, out_dir: str | Path, address: str | None = None,
-                    num_cpus: int | None = None) -> dict:
-    """Load the store's candidate groups, run the selection on Ray, write RUN/ (albsent.train.auto)."""
-    from albsent.pipeline.cluster import ray_session
-    from albsent.train.auto import load_candidates, write_run
-    from albsent.train.select import select
-
-    datas, recipes = load_candidates(config)
-    with ray_session(address, num_cpus=num_cpus):
-        result = select(config, datas, recipes, ray_mapper())
-    return write_run(config, datas, result, Path(out_dir))

@@ -69,9 +69,9 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
     """extract -> stats on one Ray cluster, then train (K-fold, grouped) -> report."""
     from albsent.config import build
     from albsent.features.config import ExtractConfig
-    from albsent.pipeline.cluster import ray_session
     from albsent.pipeline.extract import extract
     from albsent.report.stats import corpus_stats
+    from albsent.runner.session import ray_session
 
     out = Path(out_dir)
     if input_manifest is None:
@@ -106,7 +106,7 @@ def train_demo_runs(store: str, runs_dir: Path) -> dict[str, Path]:
     the automatic selection on the same number of outer folds (Ray tasks on the demo's cluster)."""
     import pandas as pd
 
-    from albsent.sweep.auto import run_auto_on_ray
+    from albsent.app.run_auto import run_auto_on_ray
     from albsent.train import train_and_evaluate
     from albsent.train.select import AutoConfig
 
