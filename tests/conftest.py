@@ -27,7 +27,8 @@ def ray_local():
     """One local Ray cluster (2 CPUs, loopback) shared by the tests that need Ray; stopped at the end."""
     import ray
 
-    from albsent.pipeline.cluster import LOOPBACK_ENV, environ, loopback_node_ip
+    from albsent.runner.ray_private import loopback_node_ip
+    from albsent.runner.session import LOOPBACK_ENV, environ
 
     if not ray.is_initialized():  # on loopback only, as albsent's own local clusters
         with environ(LOOPBACK_ENV), loopback_node_ip():

@@ -108,6 +108,25 @@ def test_the_store_column_rule_comes_from_features():
     assert len(shape) == 1 and shape[0] > 0 and dtype == "float32"
 
 
+def test_a_fresh_verify_process_judges_edited_columns_by_the_extractors(store, tmp_path):
+    """`albsent verify` in a process that never extracted still asks the extractors which columns
+    the stored config gives (albsent.app.run_verify hands the store that rule)."""
+    import json
+    import shutil
+
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    meta = json.loads((copy / "_albsent.json").read_text())
+    meta["extractors"]["mfcc"]["columns"]["mfcc_mean"] = [39]
+    (copy / "_albsent.json").write_text(json.dumps(meta))
+    out = subprocess.run([sys.executable, "-m", "albsent.cli", "verify", str(copy), "--json"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 1, out.stderr[-2000:]
+    problems = json.loads(out.stdout)["problems"]
+    assert [(p["kind"], p["where"]) for p in problems] == [("broken_metadata", "_albsent.json")], problems
+    assert "do not follow from its config" in problems[0]["detail"]
+
+
 def test_sweep_space_is_a_leaf():
     mods = _albsent_imports(ROOT / "albsent" / "sweep" / "space.py")
     assert not [m for m in mods if m.startswith("albsent.sweep")], mods

@@ -19,7 +19,7 @@ RULES = [
     ("albsent.commands", "only", ("albsent.cli", "albsent.commands"),
      "commands/ are argparse adapters over albsent.app: the library and jobs/ never import them"),
     ("albsent.cli", "only", (), "the CLI is an adapter: no library module or job imports it"),
-    # ("albsent.features", "never", ("albsent.store",), "the store never imports features"),
+    ("albsent.features", "never", ("albsent.store",), "the store never imports features"),
 ]
 
 

@@ -27,8 +27,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from albsent.store.verify import format_report, verify
+    from albsent.app.run_verify import run_verify
+    from albsent.store.verify import format_report
 
-    report = verify(args.store, args.manifest, args.allow_root, repair=args.repair)
+    report = run_verify(args.store, args.manifest, args.allow_root, repair=args.repair)
     print(json.dumps(report.to_dict()) if args.json else format_report(report))
     return 0 if report.ok else 1

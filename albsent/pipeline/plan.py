@@ -19,6 +19,7 @@ from albsent.audio.io import decode
 from albsent.audio.manifest import plan_inputs
 from albsent.audio.preprocess import preprocess, segment_bounds
 from albsent.features.config import ExtractConfig, build_extractors
+from albsent.runtime import torch_threads
 
 log = logging.getLogger(__name__)
 BASE_ROW_BYTES = 300  # ids, key, path, label, sha256, durations: typical uncompressed size
@@ -75,11 +76,7 @@ def probe_durations(paths: list[str], limit: int, seed: int = 0) -> tuple[list[f
 def measure(paths: list[str], config: ExtractConfig, extractors: list, sample_s: float) -> dict:
     """Extract clips (in the given order) until `sample_s` seconds of audio are done, timing
     model loading and each extractor separately. Threads = num_cpus_per_task, like one worker."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(config.num_cpus_per_task)))
-    try:
+    with torch_threads(max(1, int(config.num_cpus_per_task))):
         load_s = {}
         for ext in extractors:
             if hasattr(ext, "load"):
@@ -104,8 +101,6 @@ def measure(paths: list[str], config: ExtractConfig, extractors: list, sample_s:
                 spent[ext.name] += time.perf_counter() - t
             audio_s += utt.size / config.audio.sample_rate_hz
             clips += 1
-    finally:
-        torch.set_num_threads(threads)
     return {"clips": clips, "audio_s": audio_s, "load_s": load_s, "extract_s": spent}
 
 

@@ -1,5 +1,5 @@
 """`albsent train --auto`: load every candidate feature group of a store, run the nested
-selection (albsent.train.select), write RUN/ (Ray-free; albsent.sweep.auto adds Ray).
+selection (albsent.train.select), write RUN/ (Ray-free; albsent.app.run_auto adds Ray).
 
     RUN/metrics.json        outer-fold metrics: pooled (all out-of-fold predictions) and per fold,
                             as a `--folds` run, + "selection" (the ensemble chosen per fold)

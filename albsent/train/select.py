@@ -19,7 +19,7 @@ speaker splits its inner folds by utterance (`make_units`).
 
 Independent pieces of work (score a family on a unit; refit a member) are plain functions over
 picklable arguments; `select()` hands them to a `mapper` (`map` here, Ray tasks in
-albsent.sweep.auto) so the same code runs on one core or a cluster.
+albsent.runner.tasks) so the same code runs on one core or a cluster.
 """
 
 from __future__ import annotations
