@@ -15,7 +15,7 @@ from albsent.dataset.data import Data
 from albsent.dataset.spec import parse
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import AutoencoderConfig
-from albsent.models.probe import FrozenTap
+from albsent.models.frozen_tap import FrozenTap
 from albsent.pretrain import PretrainConfig, ProbeConfig, WindowConfig, pretrain, probe
 from albsent.pretrain.probe import labeled_subset, utterance_features, utterance_windows
 from albsent.testing.sequences import make_sequences

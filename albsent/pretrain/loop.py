@@ -24,7 +24,7 @@ from albsent.dataset.splits import holdout_utterances
 from albsent.errors import ConfigError
 from albsent.models.autoencoders import Autoencoder, build_autoencoder
 from albsent.pretrain.config import PretrainConfig
-from albsent.pretrain.data import Windows
+from albsent.pretrain.windows import Windows
 from albsent.runtime import keep_freed_memory, torch_threads
 from albsent.train.loop import resolve_device
 

@@ -27,7 +27,7 @@ from albsent.config import to_dict
 from albsent.dataset.data import Data
 from albsent.dataset.normalize import Normalizer
 from albsent.dataset.splits import audit, kfold
-from albsent.models.probe import FrozenTap
+from albsent.models.frozen_tap import FrozenTap
 from albsent.pretrain.config import ProbeConfig
 from albsent.pretrain.io import Pretrained, check_attach
 from albsent.runtime import keep_freed_memory, torch_threads
