@@ -42,6 +42,23 @@ def small(tmp_path):
     return make_corpus(tmp_path / "a", n_per_class=2, speakers=2, seed=0)
 
 
+@pytest.fixture(scope="module")
+def small_built(ray_local, tmp_path_factory):
+    """`small` (read-only here) and its store, extracted once for the tests that damage only the store."""
+    root = tmp_path_factory.mktemp("built")
+    manifest = make_corpus(root / "a", n_per_class=2, speakers=2, seed=0)
+    extract(str(manifest), str(root / "store"), CFG, progress=False)
+    return manifest, root / "store"
+
+
+@pytest.fixture
+def small_stored(small_built, tmp_path):
+    """(manifest of `small`, a fresh copy of its store at tmp_path/store): the test's own to damage."""
+    manifest, store = small_built
+    shutil.copytree(store, tmp_path / "store")
+    return manifest, tmp_path / "store"
+
+
 @pytest.mark.slow
 def test_second_corpus_with_the_same_relative_names_is_stored(small, ray_local, tmp_path):
     other = make_corpus(tmp_path / "b", n_per_class=2, speakers=2, seed=1)
@@ -107,9 +124,8 @@ def test_quarantined_file_is_retried_when_it_changed_or_when_asked(small, ray_lo
 
 
 @pytest.mark.slow
-def test_lost_metadata_is_rebuilt_from_the_parts_never_from_a_new_config(small, ray_local, tmp_path, caplog):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+def test_lost_metadata_is_rebuilt_from_the_parts_never_from_a_new_config(small_stored, ray_local, tmp_path, caplog):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     meta = json.loads((out / "_albsent.json").read_text())
     (out / "_albsent.json").unlink()
     other = build(ExtractConfig, {"features": ["mfcc"], "mfcc": {"n_mfcc": 20}})
@@ -128,9 +144,9 @@ def corrupt(part: Path) -> None:
 
 
 @pytest.mark.slow
-def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_store(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_store(small_stored, ray_local, tmp_path,
+                                                                                  capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     original = rows(out)
     assert main(["verify", str(out), "--manifest", str(small)]) == 0
     part = sorted(out.glob("part-*.parquet"))[1]
@@ -154,9 +170,8 @@ def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_stor
 
 
 @pytest.mark.slow
-def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small_stored, ray_local, tmp_path, capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     part = sorted(out.glob("part-*.parquet"))[0]
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # a copy that stopped half-way
     capsys.readouterr()
@@ -169,9 +184,9 @@ def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small, ray_l
 
 
 @pytest.mark.slow
-def test_non_finite_values_and_duplicate_rows_are_caught_on_read_and_by_verify(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+def test_non_finite_values_and_duplicate_rows_are_caught_on_read_and_by_verify(small_stored, ray_local, tmp_path,
+                                                                               capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     parts = sorted(out.glob("part-*.parquet"))
     # a part written with valid checksums but a NaN in a feature (bytes changed before writing)
     t = pq.read_table(parts[0])
