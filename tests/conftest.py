@@ -19,12 +19,38 @@ import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EMODB = ROOT.parent / "shared" / "data" / "emodb"
-RAY_TMP = Path(tempfile.gettempdir()) / f"albsent-ray-{os.getpid()}"
+RAY_TMP = Path(tempfile.gettempdir()) / f"albsent-ray-{os.getpid()}"  # one per xdist worker
+
+
+# The files that take longest (measured with --durations), longest first: with `--dist=loadfile
+# --no-loadscope-reorder` an xdist worker takes the next file in collection order, so the long ones
+# start first and the two workers end together. Only the order changes; unlisted files follow.
+LONGEST_FIRST = ["test_cluster.py", "test_integrity.py", "test_safety.py", "test_safety_verify.py",
+                 "test_roundtrip.py", "test_sweep_resume.py", "test_stages.py", "test_sweep.py", "test_ssl.py",
+                 "test_groups.py", "test_jobs.py", "test_store.py", "test_object_store.py", "test_demo.py",
+                 "test_runtime.py", "test_cli.py", "test_select.py", "test_security.py"]
+
+
+def pytest_addoption(parser, pluginmanager):
+    """pyproject's addopts run two pytest-xdist workers (`--numprocesses=2 --dist=loadfile
+    --no-loadscope-reorder`). Under `-p no:xdist` (debugging) nobody defines those options: accept
+    them here, and run in one process."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist (disabled: these options are ignored)")
+        group.addoption("--numprocesses", default=None)
+        group.addoption("--dist", default="no")
+        group.addoption("--no-loadscope-reorder", action="store_true")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: unlisted files keep their order
 
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray cluster (2 CPUs, loopback) shared by the tests that need Ray; stopped at the end."""
+    """One local Ray cluster (2 CPUs, loopback) per pytest process (each xdist worker has its own),
+    shared by the tests that need Ray; stopped at the end."""
     import ray
 
     from albsent.runner.ray_private import loopback_node_ip

@@ -86,6 +86,7 @@ def test_extract_cli_starts_and_stops_its_own_local_cluster(corpus, tmp_path, ca
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_folder_labels_from_parent_and_segment_flag(tmp_path, ray_local):
     import numpy as np
     import soundfile as sf

@@ -84,6 +84,7 @@ def test_reused_run_folder_is_refused_unless_overwrite(store, tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_second_writer_fails_while_the_first_holds_the_store(corpus, tmp_path, capsys):
     """Two extracts into one --out used to both run and duplicate rows; now the second one
     fails at once with a message naming the writer, and runs once the first is done."""
@@ -150,6 +151,7 @@ def test_bad_yaml_config_is_one_line(corpus, tmp_path, capsys, text, expected):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_sweep_where_every_trial_failed_exits_non_zero(store, ray_local, tmp_path, capsys):
     import yaml
 

@@ -194,6 +194,7 @@ def test_non_finite_bound_in_sweep_space_is_one_line(tmp_path, capsys, bounds):
 
 # --- 7. the sweep job fails when no trial completed ------------------------------------------------------
 @pytest.mark.ray
+@pytest.mark.slow
 def test_sweep_job_where_every_trial_failed_exits_non_zero(store, ray_local, tmp_path, capsys):
     from tests.test_jobs import run_job
 

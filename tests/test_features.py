@@ -132,6 +132,7 @@ def test_column_names_are_built_and_parsed_in_one_place():
     assert sorted(ext.extract([tone(200, 0.3)])[0]) == ["shortterm_mean", "shortterm_std"]
 
 
+@pytest.mark.slow
 def test_features_config_and_predict_import_no_ray():
     """Extractor building and the extract config live outside the Ray package (pipeline/)."""
     import subprocess

@@ -25,6 +25,7 @@ def rows(store) -> pd.DataFrame:
     return t.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
 
 
+@pytest.mark.slow
 def test_adding_a_group_equals_extracting_every_group_at_once(corpus, store, ray_local, tmp_path):
     """`store` (the session fixture) holds mfcc + shortterm for `corpus`. Here: mfcc for the
     first 8 clips, then `--features shortterm` over the whole manifest: the 8 stored rows get
@@ -83,6 +84,7 @@ def main_verify(out) -> int:
     return main(["verify", str(out)])
 
 
+@pytest.mark.slow
 def test_an_input_whose_audio_changed_leaves_the_store_when_a_group_is_added(corpus, ray_local, tmp_path):
     import shutil
 

@@ -42,6 +42,24 @@ def small(tmp_path):
     return make_corpus(tmp_path / "a", n_per_class=2, speakers=2, seed=0)
 
 
+@pytest.fixture(scope="module")
+def small_built(ray_local, tmp_path_factory):
+    """`small` (read-only here) and its store, extracted once for the tests that damage only the store."""
+    root = tmp_path_factory.mktemp("built")
+    manifest = make_corpus(root / "a", n_per_class=2, speakers=2, seed=0)
+    extract(str(manifest), str(root / "store"), CFG, progress=False)
+    return manifest, root / "store"
+
+
+@pytest.fixture
+def small_stored(small_built, tmp_path):
+    """(manifest of `small`, a fresh copy of its store at tmp_path/store): the test's own to damage."""
+    manifest, store = small_built
+    shutil.copytree(store, tmp_path / "store")
+    return manifest, tmp_path / "store"
+
+
+@pytest.mark.slow
 def test_second_corpus_with_the_same_relative_names_is_stored(small, ray_local, tmp_path):
     other = make_corpus(tmp_path / "b", n_per_class=2, speakers=2, seed=1)
     assert pd.read_csv(small)["path"].tolist() == pd.read_csv(other)["path"].tolist()  # colliding names
@@ -53,6 +71,7 @@ def test_second_corpus_with_the_same_relative_names_is_stored(small, ray_local, 
     assert len(t) == 24 and t["id"].is_unique and t["key"].nunique() == 12 and t["path"].nunique() == 24
 
 
+@pytest.mark.slow
 def test_changed_label_is_relabelled_and_changed_audio_re_extracted(small, ray_local, tmp_path, capsys):
     out = str(tmp_path / "store")
     extract(str(small), out, CFG, progress=False)
@@ -86,6 +105,7 @@ def test_changed_label_is_relabelled_and_changed_audio_re_extracted(small, ray_l
     assert (again.changed, again.stored, again.skipped) == (0, 0, 12)
 
 
+@pytest.mark.slow
 def test_quarantined_file_is_retried_when_it_changed_or_when_asked(small, ray_local, tmp_path):
     m = pd.read_csv(small)
     bad = small.parent / "wav" / "late.wav"
@@ -103,9 +123,9 @@ def test_quarantined_file_is_retried_when_it_changed_or_when_asked(small, ray_lo
     assert Store(out).quarantine().empty and Store(out).num_rows() == 13
 
 
-def test_lost_metadata_is_rebuilt_from_the_parts_never_from_a_new_config(small, ray_local, tmp_path, caplog):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+@pytest.mark.slow
+def test_lost_metadata_is_rebuilt_from_the_parts_never_from_a_new_config(small_stored, ray_local, tmp_path, caplog):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     meta = json.loads((out / "_albsent.json").read_text())
     (out / "_albsent.json").unlink()
     other = build(ExtractConfig, {"features": ["mfcc"], "mfcc": {"n_mfcc": 20}})
@@ -123,9 +143,10 @@ def corrupt(part: Path) -> None:
     part.write_bytes(bytes(b))
 
 
-def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_store(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+@pytest.mark.slow
+def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_store(small_stored, ray_local, tmp_path,
+                                                                                  capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     original = rows(out)
     assert main(["verify", str(out), "--manifest", str(small)]) == 0
     part = sorted(out.glob("part-*.parquet"))[1]
@@ -148,9 +169,9 @@ def test_corrupted_part_then_verify_repair_and_extract_restore_an_identical_stor
     pd.testing.assert_frame_equal(rows(out), original)
 
 
-def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+@pytest.mark.slow
+def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small_stored, ray_local, tmp_path, capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     part = sorted(out.glob("part-*.parquet"))[0]
     part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])  # a copy that stopped half-way
     capsys.readouterr()
@@ -162,9 +183,10 @@ def test_truncated_part_is_one_line_for_readers_and_found_by_verify(small, ray_l
     assert [(p["kind"], p["where"]) for p in problems] == [("unreadable", part.name)]
 
 
-def test_non_finite_values_and_duplicate_rows_are_caught_on_read_and_by_verify(small, ray_local, tmp_path, capsys):
-    out = tmp_path / "store"
-    extract(str(small), str(out), CFG, progress=False)
+@pytest.mark.slow
+def test_non_finite_values_and_duplicate_rows_are_caught_on_read_and_by_verify(small_stored, ray_local, tmp_path,
+                                                                               capsys):
+    small, out = small_stored  # = extract(str(small), str(tmp_path / "store"), CFG), copied
     parts = sorted(out.glob("part-*.parquet"))
     # a part written with valid checksums but a NaN in a feature (bytes changed before writing)
     t = pq.read_table(parts[0])
@@ -191,6 +213,7 @@ def test_non_finite_values_and_duplicate_rows_are_caught_on_read_and_by_verify(s
     assert Store(str(out)).read(["id"]).num_rows == 12 - pq.read_table(out / "_broken" / parts[0].name).num_rows
 
 
+@pytest.mark.slow
 def test_two_extracts_racing_on_one_store_never_duplicate_a_row(small, ray_local, tmp_path):
     """Two CLI processes with different batch sizes (outside the config hash) start together on
     one --out, joined to one cluster: one writes, the other fails naming it (or, if it starts

@@ -136,6 +136,7 @@ def test_job_yaml_is_the_experiment_it_extends(job, command, monkeypatch):
 # ---- each job = its command ------------------------------------------------------------------------
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_extract_job_retries_quarantined_inputs_when_asked(ray_local, corpus, tmp_path, capsys):
     import pandas as pd
 
@@ -154,6 +155,7 @@ def test_extract_job_retries_quarantined_inputs_when_asked(ray_local, corpus, tm
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_extract_job_builds_the_same_store_as_the_cli(ray_local, corpus, tmp_path, capsys):
     from albsent.store import Store
 
@@ -254,6 +256,7 @@ def test_pretrain_and_probe_jobs_equal_the_cli(store, tmp_path, capsys):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_sweep_job_and_cli_resume_by_the_same_rule(store, ray_local, tmp_path, capsys):
     """A SWEEP_DIR the job wrote is continued by `albsent sweep` without --resume (and by a
     resubmitted job): no finished trial is run again."""

@@ -72,6 +72,7 @@ def test_unreachable_endpoint_is_one_line_not_a_hang(s3, monkeypatch):
     assert time.perf_counter() - t < 60
 
 
+@pytest.mark.slow
 def test_bucket_to_bucket_extract_then_train_and_predict_on_a_uri(s3, tmp_path, capsys):
     """`albsent extract` in its own process (its own local Ray cluster inherits AWS_*), then
     train and predict here."""

@@ -141,6 +141,7 @@ def test_cli_and_registry_do_not_import_opensmile():
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_extract_cli_with_egemaps_end_to_end(ray_local, tmp_path):
     import pandas as pd
 

@@ -27,6 +27,7 @@ def mixed_corpus(tmp_path_factory):
     return manifest, len(good), {f"bad/{k}": v for k, v in expected.items()}
 
 
+@pytest.mark.slow
 def test_every_broken_kind_is_quarantined_with_its_reason(mixed_corpus, ray_local, tmp_path, capsys):
     manifest, n_good, expected = mixed_corpus
     assert len(set(expected.values())) >= 10

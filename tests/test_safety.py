@@ -130,6 +130,7 @@ def test_pretrain_run_folders_carry_the_marker_and_foreign_folders_do_not(tmp_pa
 
 # ---- item 2: audio that is unavailable keeps its rows -----------------------------------------
 @pytest.mark.ray
+@pytest.mark.slow
 def test_unavailable_audio_keeps_its_rows_and_is_counted(small, ray_local, tmp_path, capsys, caplog):
     """Was: moving the corpus folder away and re-running extract deleted every stored row (exit 0,
     "changed on disk (old rows replaced)") and quarantined the inputs as missing_file."""
@@ -162,6 +163,7 @@ def test_unavailable_audio_keeps_its_rows_and_is_counted(small, ray_local, tmp_p
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_object_store_read_errors_do_not_replace_rows(small, ray_local, tmp_path, monkeypatch):
     """A transient object-storage failure while re-hashing is not a change either."""
     from albsent.audio.manifest import plan_inputs
@@ -183,6 +185,7 @@ def test_object_store_read_errors_do_not_replace_rows(small, ray_local, tmp_path
 
 # ---- item 3: inputs removed from the manifest ---------------------------------------------------
 @pytest.mark.ray
+@pytest.mark.slow
 def test_inputs_gone_from_the_manifest_are_reported_listed_and_pruned(small, ray_local, tmp_path, capsys):
     """Was: a renamed file kept its old row and a deleted manifest row kept its row, silently,
     and training read them."""
@@ -209,6 +212,7 @@ def test_inputs_gone_from_the_manifest_are_reported_listed_and_pruned(small, ray
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_adding_a_group_is_refused_while_stored_audio_is_unavailable(small, ray_local, tmp_path, capsys):
     out = tmp_path / "store"
     extract(str(small), str(out), CFG, progress=False)
@@ -222,6 +226,7 @@ def test_adding_a_group_is_refused_while_stored_audio_is_unavailable(small, ray_
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_input_quarantined_as_changed_while_adding_a_group_is_extracted_again(small, ray_local, tmp_path):
     """Was: the hint said "extract it again" but only --retry-quarantined did it."""
     out = tmp_path / "store"
@@ -350,6 +355,7 @@ def aws(monkeypatch):
     return monkeypatch
 
 
+@pytest.mark.slow
 def test_a_refused_s3_endpoint_is_one_line(aws, tmp_path, capsys):
     aws.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     assert main(["inspect", "s3://refused-endpoint/store"]) == 2
@@ -362,6 +368,7 @@ def test_a_refused_s3_endpoint_is_one_line(aws, tmp_path, capsys):
     assert main(args) == 2 and "already holds files" not in one_line(capsys)  # a failed run leaves no used folder
 
 
+@pytest.mark.slow
 def test_a_black_holed_s3_endpoint_is_one_line_in_seconds(aws, capsys):
     """An endpoint that accepts connections and never answers took ~100 s to fail, then a traceback."""
     silent = socket.socket()

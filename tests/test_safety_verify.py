@@ -81,6 +81,7 @@ COMBOS = combos()
 
 
 @pytest.mark.parametrize("features", COMBOS, ids=["+".join(c) for c in COMBOS])
+@pytest.mark.slow
 def test_verify_passes_a_fresh_store_of_every_extractor_and_combination(features, clips, ray_local, tiny, tmp_path,
                                                                         capsys):
     """Was: every part of a store with an openSMILE group was `schema_mismatch` (parts list
@@ -94,6 +95,7 @@ def test_verify_passes_a_fresh_store_of_every_extractor_and_combination(features
     assert not list((out / "_broken").iterdir()) and len(pd.read_parquet(out, columns=["id"])) == 6
 
 
+@pytest.mark.slow
 def test_verify_passes_segmented_and_pooled_only_stores(clips, ray_local, tmp_path):
     seg = make_store(clips, tmp_path / "seg", features=["mfcc", "egemaps"], audio={"segment_s": 0.3})
     pooled = make_store(clips, tmp_path / "pooled", features=["egemaps", "shortterm"], sequences=False,
@@ -115,6 +117,7 @@ def flip_in_footer(part: Path, old: bytes, new: bytes) -> None:
     part.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_wrong_column_statistics_are_found_and_rewritten(clips, ray_local, tmp_path, capsys):
     """Was: a flipped byte in a part's min/max passed verify while filters returned 0 rows."""
     out = make_store(clips, tmp_path / "s", batch_size=64, features=["mfcc"])
@@ -134,6 +137,7 @@ def test_wrong_column_statistics_are_found_and_rewritten(clips, ray_local, tmp_p
 
 
 # ---- item 5: broken JSON in a part or in _albsent.json ------------------------------------------
+@pytest.mark.slow
 def test_a_part_with_broken_metadata_json_is_set_aside_not_a_crash(store, clips, capsys):
     part = sorted(store.glob("part-*.parquet"))[0]
     t = pq.read_table(part)
@@ -191,6 +195,7 @@ def test_edited_metadata_is_rebuilt_and_extract_converges(store, clips, capsys, 
     assert (s.stored, s.skipped) == (0, 6) and verify(str(store), str(clips)).ok
 
 
+@pytest.mark.slow
 def test_a_consistent_metadata_of_another_store_is_blamed_not_the_parts(store, clips, ray_local, tmp_path, capsys):
     other = make_store(clips, tmp_path / "other", features=["mfcc"], mfcc={"n_mfcc": 13})
     meta = (store / "_albsent.json").read_text()
@@ -202,6 +207,7 @@ def test_a_consistent_metadata_of_another_store_is_blamed_not_the_parts(store, c
     assert len(pd.read_parquet(store, columns=["id"])) == 6
 
 
+@pytest.mark.slow
 def test_repair_does_not_empty_a_store_it_cannot_judge(store, clips, ray_local, tmp_path, capsys):
     """Parts of two configs and a metadata of a third: nothing can tell which is right, so
     nothing is set aside (was: every part moved to _broken/)."""

@@ -70,6 +70,7 @@ def is_loopback(ip: str) -> bool:
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_local_cluster_listens_on_loopback_only(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="albsec-", dir="/tmp")  # unix socket paths must stay < 107 bytes
     ready = tmp_path / "ready"

@@ -224,6 +224,7 @@ def test_config_hash_ignores_runtime_fields_and_cli_adds_ssl(tiny):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_store_with_mfcc_and_two_ssl_models_and_resume(tiny, corpus, ray_local, tmp_path, capsys):
     import pyarrow.parquet as pq
 
@@ -270,6 +271,7 @@ def test_store_with_mfcc_and_two_ssl_models_and_resume(tiny, corpus, ray_local, 
     assert "ssl_hubert_mean" in text and "[3, 32]" in text and "ssl_wavlm_l1" in text and "[frames, 32]" in text
 
 
+@pytest.mark.slow
 def test_hub_id_from_local_cache(tiny, tmp_path):
     """A hub id resolves through the Hugging Face cache offline (a snapshot laid out as
     huggingface_hub does), and its commit is recorded as the revision. A subprocess, because
@@ -351,6 +353,7 @@ ray.shutdown()
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_ssl_actor_on_a_cluster_with_gpus(tiny, corpus, tmp_path):
     """Ray Data refuses a GPU actor pool without an explicit batch size (found on an H100):
     the pipeline gives one, on a local cluster that advertises a GPU."""

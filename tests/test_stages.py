@@ -38,6 +38,7 @@ def config(tiny, **kw) -> ExtractConfig:
                                  **kw})
 
 
+@pytest.mark.slow
 def test_staged_pipeline_stores_what_one_actor_stores(tiny, mixed, ray_local, tmp_path):
     manifest, root = mixed
     out = {}
@@ -52,6 +53,7 @@ def test_staged_pipeline_stores_what_one_actor_stores(tiny, mixed, ray_local, tm
     assert Store(str(out["staged"])).meta["config_hash"] == Store(str(out["single"])).meta["config_hash"]
 
 
+@pytest.mark.slow
 def test_an_ssl_group_added_to_an_mfcc_store_equals_extracting_both(tiny, mixed, ray_local, tmp_path):
     manifest, root = mixed
     grown = tmp_path / "grown"

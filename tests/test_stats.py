@@ -19,6 +19,7 @@ def test_mean_pairwise_distance_by_hand():
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_stats_from_a_manifest_writes_tables_and_figures(corpus, ray_local, tmp_path, capsys):
     assert main(["-q", "stats", str(corpus), "--out", str(tmp_path / "st"), "--set", "audio.segment_s=0.5"]) == 0
     out = capsys.readouterr().out

@@ -106,6 +106,7 @@ def test_rerun_skips_everything_and_adds_nothing(store, corpus, tmp_path):
     assert pd.read_parquet(s)["id"].is_unique
 
 
+@pytest.mark.slow
 def test_partial_rerun_finishes_only_what_is_missing(store, corpus, tmp_path):
     s = copy_store(store, tmp_path)
     parts = sorted(s.glob("part-*.parquet"))
@@ -124,6 +125,7 @@ def test_different_config_is_refused_with_the_difference(store, corpus, tmp_path
         extract(str(corpus), str(s), build(ExtractConfig, {"mfcc": {"n_mfcc": 20}}), progress=False)
 
 
+@pytest.mark.slow
 def test_tasks_and_actors_write_the_same_store(store, corpus, tmp_path):
     """`compute` changes how blocks run, not what is stored. The fixture's store was built with
     compute=auto, which is an actor pool on this one-node cluster; tasks give the same rows, and
@@ -161,6 +163,7 @@ def test_block_sizes_shrink_at_the_tail(n, batch, slots):
     assert sizes[-1] <= floor or len(sizes) == 1
 
 
+@pytest.mark.slow
 def test_each_block_writes_one_part(corpus, ray_local, tmp_path):
     """24 clips, batch 5, 2 slots: blocks of 5,5,4,3,2,2,1,1,1 -> as many parts, every clip once."""
     assert block_sizes(24, 5, 2) == [5, 5, 4, 3, 2, 2, 1, 1, 1]
@@ -170,6 +173,7 @@ def test_each_block_writes_one_part(corpus, ray_local, tmp_path):
     assert rows == sorted(block_sizes(24, 5, 2)) and sum(rows) == 24
 
 
+@pytest.mark.slow
 def test_segments_inherit_labels_and_keep_their_position(corpus, ray_local, tmp_path):
     cfg = build(ExtractConfig, {"audio": {"segment_s": 0.5}, "features": ["mfcc"], "sequences": False})
     summary = extract(str(corpus), str(tmp_path / "seg"), cfg, progress=False)

@@ -109,6 +109,7 @@ def test_sweep_config_errors(monkeypatch):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local, tmp_path, capsys):
     from albsent.cli import main
     from albsent.sweep import run_sweep
@@ -138,6 +139,7 @@ def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local,
 
 @pytest.mark.ray
 @pytest.mark.filterwarnings("ignore:Fixed parameter dropout")  # the deliberately invalid enqueued value
+@pytest.mark.slow
 def test_crashing_trial_is_retried_then_recorded_as_failed(store, ray_local, tmp_path):
     from albsent.sweep import run_sweep
 

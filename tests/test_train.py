@@ -110,6 +110,7 @@ def test_each_input_kind_trains_and_saves(kind, model, tmp_path):
         assert bundle.meta["model"]["n_layers"] == 3 and "layer_logits" in bundle.state
 
 
+@pytest.mark.slow
 def test_cross_validate_tests_every_row_once(tmp_path):
     data = make_data()
     cv = cross_validate(config(split={"folds": 3, "val_fraction": 0.17}), data, out_dir=tmp_path)
