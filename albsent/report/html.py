@@ -21,7 +21,7 @@ from albsent.report import figures
 from albsent.report.tables import load_run, summary_rows
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1400px;padding:1em 2em;
 color:#222}
 h1{border-bottom:2px solid #345}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
@@ -143,7 +143,7 @@ def sweep_section(folder: Path, anchor: str) -> str:
             f'{s["attempts"]} attempts), objective {esc(s["metric"])} ({esc(s["mode"])})</p>']
     b = s.get("best")
     if b:
-        params = [[k, v] for k, v in b["params"].items()]
+        params = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in b["params"].items()]
         body += [f"<p>best trial <code>{esc(b['trial_id'])}</code>: {esc(s['metric'])} {b['value']:.4f}</p>",
                  table(["parameter", "value"], params)]
     body.append('<div class="figs">' + "".join(img_file(folder / p, p) for p in s.get("plots", [])) + "</div>")
@@ -153,7 +153,9 @@ def sweep_section(folder: Path, anchor: str) -> str:
         t = t[t["state"] == "completed"].sort_values(s["metric"], ascending=s["mode"] == "min").head(10)
         cols = list(dict.fromkeys(["trial_id"] + [k for k in s["sweep"]["space"] if k in t]
                                   + [c for c in (s["metric"], "test_macro_f1", "probe_macro_f1") if c in t]))
-        body += ["<h3>Best completed trials</h3>", table(cols, t[cols].astype(object).values.tolist())]
+        rows = [[("–" if v != v else f"{v:.4g}") if isinstance(v, float) else v for v in r]
+                for r in t[cols].astype(object).values.tolist()]
+        body += ["<h3>Best completed trials</h3>", table(cols, rows)]
     if s.get("final"):
         body.append(f'<p>best config retrained: see <a href="#{esc(anchor)}-final">its run</a>.</p>')
     return section(anchor, f"Sweep {s['name']}", "\n".join(body))
@@ -190,15 +192,16 @@ def render(runs: list[str], sweeps: list[str] = (), store: str | None = None, ti
     for r in loaded:  # two runs named alike (runs/a/auto, runs/b/auto): name them by their parent too
         if names.count(r["name"]) > 1:
             r["name"] = f"{Path(r['path']).parent.name}/{r['name']}"
+    finals = {str(Path(f) / "final"): f"sweep-{k}-final" for k, f in enumerate(sweeps)}
+    for r in loaded:  # a sweep's retrained run: SWEEP/final
+        if r["path"] in finals:
+            r["name"] = f"{Path(r['path']).parent.name}/final"
     parts, nav = [summary_section(loaded)], [("summary", "Summary")] if runs else []
     for k, folder in enumerate(sweeps):
         parts.append(sweep_section(Path(folder), f"sweep-{k}"))
         nav.append((f"sweep-{k}", f"sweep {Path(folder).name}"))
-    finals = {str(Path(f) / "final"): f"sweep-{k}-final" for k, f in enumerate(sweeps)}
     for k, run in enumerate(loaded):
         anchor = finals.get(run["path"], f"run-{k}")
-        if run["path"] in finals:
-            run = {**run, "name": f"{Path(run['path']).parent.name}/final"}
         parts.append(run_section(run, anchor))
         nav.append((anchor, run["name"]))
     if store:
