@@ -63,6 +63,14 @@ def test_demo_runs_end_to_end(ray_local, tmp_path):
     assert "baseline_logreg_mfcc" in result["table"] and "by speaker" in result["table"]
     assert (result["runs"]["auto"] / "ensemble.json").is_file() and "| auto |" in result["table"]
     assert (tmp_path / "demo" / "report.md").read_text().count("\n|") >= 4
+    from tests.test_report_html import check_page
+
+    assert result["html"] == tmp_path / "demo" / "report.html"
+    page = check_page(result["html"].read_text())
+    assert page.sections == ["summary", "run-0", "run-1", "run-2", "corpus"]
+    visible = " ".join(page.text)
+    assert "Automatic selection" in visible and "Segment heterogeneity (Table 2)" in visible
+    assert "mlp128_mfcc+shortterm_cw" in visible and "SYNTHETIC" in visible
 
 
 def test_a_dropped_second_synthesiser_does_not_break_the_first():

@@ -1,5 +1,6 @@
 """`albsent demo`: a small SYNTHETIC Albanian corpus (eSpeak NG, voice `sq`) run through
-extract -> stats -> train -> report. Real corpora: `albsent demo --input MANIFEST`."""
+extract -> stats -> train -> report (report.md, and report.html with every run's figures and
+the corpus statistics). Real corpora: `albsent demo --input MANIFEST`."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
     from albsent.runner.session import ray_session
 
     out = Path(out_dir)
-    if input_manifest is None:
+    synthetic = input_manifest is None
+    if synthetic:
         log.info("synthesising the SYNTHETIC Albanian demo corpus (eSpeak NG) into %s", out / "corpus")
         input_manifest = str(synthesize_corpus(out / "corpus"))
     config = build(ExtractConfig, {"features": DEMO_FEATURES, "audio": {"segment_s": 1.5}, "ray": {"address": address}})
@@ -87,6 +89,12 @@ def run_demo(out_dir: str | Path, input_manifest: str | None = None, address: st
 
     result["table"] = compare_runs(list(result["runs"].values()))
     (out / "report.md").write_text("# albsent demo: speaker-independent cross-validation\n\n" + result["table"] + "\n")
+    from albsent.report.html import write_html
+
+    corpus = "a SYNTHETIC corpus (eSpeak NG), not real speech" if synthetic else input_manifest
+    runs = [str(p) for p in result["runs"].values()]
+    result["html"] = write_html(out / "report.html", runs, store=str(out / "store"),
+                                title=f"albsent demo on {corpus}: speaker-independent cross-validation")
     return result
 
 

@@ -31,4 +31,5 @@ def run(args) -> int:
     print("## Classifiers (grouped K-fold, mean ± std)\n")
     print(result["table"])
     print(f"\nruns, figures and metrics.json: {Path(args.out) / 'runs'};  report: {Path(args.out) / 'report.md'}")
+    print(f"HTML report (open it in a browser): {result['html']}")
     return 0

@@ -78,8 +78,21 @@ def _with_baselines(loaded: list[dict]) -> list[dict]:
     return out
 
 
-def compare_runs(runs: list[str | Path]) -> str:
-    loaded = _with_baselines([load_run(r) for r in runs])
+def _model_name(model) -> str:
+    """An ensemble's `auto: a + b + a + ...` as `auto: 3 members (a ×2, b)`; others unchanged."""
+    model = str(model)
+    if not model.startswith("auto: ") or " + " not in model:
+        return model
+    members = model[len("auto: "):].split(" + ")
+    counts = {m: members.count(m) for m in dict.fromkeys(members)}
+    return f"auto: {len(members)} members (" + ", ".join(f"{m} ×{n}" if n > 1 else m for m, n in counts.items()) + ")"
+
+
+def summary_rows(runs: list) -> tuple[list[str], list[list[str]]]:
+    """The comparison table's header and rows (column 1, `features`, is a feature spec): the one
+    content behind the Markdown table and the HTML report's summary. `runs`: run folders, or
+    runs already read by `load_run`."""
+    loaded = _with_baselines([r if isinstance(r, dict) else load_run(r) for r in runs])
     labels: list[str] = []
     for r in loaded:
         labels += [lab for lab in r["metrics"].get("labels", []) if lab not in labels]
@@ -91,12 +104,18 @@ def compare_runs(runs: list[str | Path]) -> str:
         m, c = r["metrics"], r["config"]
         pc = m.get("per_class", {})
         feats = c.get("features") if isinstance(c.get("features"), str) else m.get("features", "?")
-        row = [r["name"], f"`{feats}`", c.get("model", m.get("model", "?")), "yes" if c.get("class_weighted") else "no",
+        model = _model_name(c.get("model", m.get("model", "?")))
+        row = [r["name"], str(feats), model, "yes" if c.get("class_weighted") else "no",
                _evaluation(r), str(m.get("n", "")), cell(m, "accuracy"), cell(m, "macro_f1"),
                f"{m['pooled']['macro_f1']:.3f}" if m.get("pooled") else "–", cell(m, "balanced_accuracy")]
         row += [cell({**pc[lab], "folds": m.get("folds")}, "f1") if lab in pc else "–" for lab in labels]
         rows.append(row)
-    return markdown_table(head, rows)
+    return head, rows
+
+
+def compare_runs(runs: list[str | Path]) -> str:
+    head, rows = summary_rows(runs)
+    return markdown_table(head, [[r[0], f"`{r[1]}`", *r[2:]] for r in rows])
 
 
 def format_metrics(metrics: dict, title: str = "") -> str:
