@@ -125,6 +125,11 @@ def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local,
     assert list(out.glob("val_macro_f1_vs_*.png"))
     best = summary["best"]
     assert best["value"] == table[table.state == "completed"]["val_macro_f1"].max()
+    # the Optuna study is in SWEEP_DIR/optuna.db by default (optuna-dashboard reads it): every trial, its value
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert sorted(t.value for t in study.trials) == pytest.approx(sorted(table["val_macro_f1"]))
+    assert study.best_value == pytest.approx(best["value"])
     # the best config is a TrainConfig that `albsent train` accepts and re-trains to the same metric
     assert main(["-q", "train", "--config", str(out / "best_config.yaml"), "--out", str(tmp_path / "re")]) == 0
     again = json.loads((tmp_path / "re" / "metrics.json").read_text())

@@ -5,6 +5,7 @@ Without a tracking URI nothing is logged and mlflow is not even imported (a fres
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,8 @@ def test_train_one_split_and_folds_log_to_a_sqlite_store(store, tmp_path, capsys
     # --folds with the tracking URI and experiment from the config file's `tracking:` section
     config = tmp_path / "folds.yaml"
     config.write_text(yaml.safe_dump({"store": str(store), "features": "mfcc+shortterm", "model": "mlp", "epochs": 2,
-                                      "split": {"folds": 2, "group_by": "utterance"}, "tracking": {"uri": uri, "experiment": "cv"}}))
+                                      "split": {"folds": 2, "group_by": "utterance"},
+                                      "tracking": {"uri": uri, "experiment": "cv"}}))
     assert main(["-q", "train", "--config", str(config), "--out", str(tmp_path / "cv")]) == 0
     capsys.readouterr()
 
@@ -100,6 +102,14 @@ def test_train_one_split_and_folds_log_to_a_sqlite_store(store, tmp_path, capsys
     assert {"metrics.json", "confusion_matrix.png", "loss_curve.png", "fold-1/model.safetensors",
             "fold-2/model.safetensors"} <= _artifacts(client, cv.info.run_id)
 
+    # the README's `mlflow ui --backend-store-uri sqlite:///mlflow.db` serves these runs (here on a free port)
+    port = _free_port()
+    with serving([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--port", str(port)],
+                 f"http://127.0.0.1:{port}/health", tmp_path):
+        served = MlflowClient(f"http://127.0.0.1:{port}")
+        assert served.get_run(one.info.run_id).data.params["model"] == "mlp"
+        assert {r.info.run_id for r in _runs(served, "cv")} == {cv.info.run_id}
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -107,29 +117,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """`mlflow server` on 127.0.0.1 (a free port), SQLite-backed, serving artifacts from a temp folder."""
-    port = _free_port()
+@contextlib.contextmanager
+def serving(cmd: list[str], health: str, folder: Path):
+    """Run a server (its own process group, stopped at the end) until GET `health` answers 200."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "server-artifacts")],
-                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    log = open(folder / f"server-{time.monotonic_ns()}.log", "w")
+    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 180
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+                with urllib.request.urlopen(health, timeout=5) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
-            assert proc.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()[-2000:]
+            assert proc.poll() is None and time.time() < deadline, Path(log.name).read_text()[-2000:]
             time.sleep(0.5)
-        yield url
+        yield
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -138,6 +143,17 @@ def mlflow_server(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """`mlflow server` on 127.0.0.1 (a free port), SQLite-backed, serving artifacts from a temp folder."""
+    port = _free_port()
+    with serving([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                  "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                  "--artifacts-destination", str(tmp_path / "server-artifacts")],
+                 f"http://127.0.0.1:{port}/health", tmp_path):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.ray
@@ -188,7 +204,9 @@ def test_auto_and_sweep_log_to_an_mlflow_server(store, ray_local, tmp_path, mlfl
         assert t.data.metrics["val_macro_f1"] == pytest.approx(row["val_macro_f1"])
         assert len(client.get_metric_history(t.info.run_id, "val_macro_f1")) == row["training_iteration"]
     assert srun.data.metrics["best_val_macro_f1"] == pytest.approx(summary["best"]["value"])
-    assert {"trials.csv", "sweep.json", "best_config.yaml"} <= _artifacts(client, srun.info.run_id)
+    logged = _artifacts(client, srun.info.run_id)
+    assert {"trials.csv", "sweep.json", "best_config.yaml", "optuna.db"} <= logged
+    assert not any(p.startswith(("tune/", "trials/")) for p in logged)  # not Ray Tune's state
 
     # resumed: the same sweep run, no trial logged twice; the Optuna study (SWEEP_DIR/optuna.db) keeps the trials
     again = sweep(None, None, str(out), resume=True, tracking=tracking)
@@ -198,3 +216,14 @@ def test_auto_and_sweep_log_to_an_mlflow_server(store, ray_local, tmp_path, mlfl
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
     values = sorted(t.value for t in study.trials if t.state.name == "COMPLETE")
     assert values == pytest.approx(sorted(r["val_macro_f1"] for r in table.values()))
+    # the README's `optuna-dashboard sqlite:///SWEEP_DIR/optuna.db` lists the study and its trials
+    port = _free_port()
+    dashboard = str(Path(sys.executable).parent / "optuna-dashboard")
+    with serving([dashboard, f"sqlite:///{out / 'optuna.db'}", "--host", "127.0.0.1", "--port", str(port)],
+                 f"http://127.0.0.1:{port}/api/studies", tmp_path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as r:
+            [listed] = json.load(r)["study_summaries"]
+        assert listed["study_name"] == "smoke"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{listed['study_id']}", timeout=30) as r:
+            shown = json.load(r)["trials"]
+        assert sorted(t["values"][0] for t in shown if t["state"] == "Complete") == pytest.approx(values)

@@ -53,8 +53,20 @@ def log_sweep(tracking: Tracking | None, config, store: str, out: str, summary: 
     best = summary.get("best") or {}
     logger.log(parent, metrics={**({f"best_{config.metric}": float(best["value"])} if best else {}),
                                 "trials": float(len(table))})
-    logger.finish(parent, None if storage.is_uri(out) else out)
+    if not storage.is_uri(out):
+        _log_results(logger, parent, Path(out))
+    logger.finish(parent)
     return parent
+
+
+def _log_results(logger: Logger, run_id: str, out: Path) -> None:
+    """SWEEP_DIR's result files (trials.csv, best_config.yaml, sweep.json, plots, optuna.db) and
+    final/; not Ray Tune's state (tune/) or the per-trial markers (trials/)."""
+    for path in sorted(out.iterdir()):
+        if path.is_file():
+            logger.client.log_artifact(run_id, str(path))
+        elif path.name == "final":
+            logger.client.log_artifacts(run_id, str(path), "final")
 
 
 def _find(logger: Logger, query: str) -> str:
