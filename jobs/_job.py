@@ -30,7 +30,6 @@ from albsent.registry import JOBS
 from albsent.tracking import resolve as resolve_tracking
 
 log = logging.getLogger("albsent.jobs")
-TRACKED = ("train", "pretrain", "probe", "sweep")  # the stages that log to MLflow (albsent.tracking)
 
 
 def split(stage: str, data: dict) -> tuple[dict, dict]:
@@ -42,7 +41,7 @@ def split(stage: str, data: dict) -> tuple[dict, dict]:
         raise ConfigError(f"jobs/{stage}.py needs {', '.join(missing)}: put `{missing[0]}: ...` in the job YAML "
                           f"or pass --set {missing[0]}=...")
     check_out_folder(keys["out"], "out:")
-    if stage in TRACKED:  # MLflow: `tracking: {uri, experiment}`
+    if job.tracked:  # MLflow: `tracking: {uri, experiment}` (else $MLFLOW_TRACKING_URI, else none)
         keys["tracking"] = resolve_tracking(section=data.pop("tracking", None))
     for key, default in job.flags.items():
         keys[key] = data.pop(key, default)
