@@ -218,13 +218,17 @@ def log_auto(tracking: Tracking | None, config, out: str | Path, metrics: dict) 
 
 
 def log_pretrain(tracking: Tracking | None, config, store: str, out: str | Path, result) -> str:
-    """A pretraining run: its final figures, the loss curves per validation step, the run folder."""
+    """A pretraining run: its final figures (final/<name> where a curve has the name), the loss
+    curves per validation step, the run folder."""
     if tracking is None:
         return ""
     logger = Logger(tracking, store)
     run = logger.start(Path(out).name, "pretrain", _base_params(config, store, config.features))
-    numbers = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and v == v}
-    logger.log(run, metrics=numbers, steps=curves(result.history, x="step"))
+    steps = curves(result.history, x="step")
+    curve = {key for key, _, _ in steps}  # a final figure of the same name would be a point at step 0
+    numbers = {(f"final/{k}" if k in curve else k): float(v) for k, v in result.metrics.items()
+               if isinstance(v, (int, float)) and v == v}
+    logger.log(run, metrics=numbers, steps=steps)
     logger.finish(run, out)
     return run
 

@@ -227,3 +227,36 @@ def test_auto_and_sweep_log_to_an_mlflow_server(store, ray_local, tmp_path, mlfl
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{listed['study_id']}", timeout=30) as r:
             shown = json.load(r)["trials"]
         assert sorted(t["values"][0] for t in shown if t["state"] == "Complete") == pytest.approx(values)
+
+
+@pytest.mark.ray
+def test_pretrain_and_probe_log_to_a_sqlite_store(store, tmp_path, capsys, monkeypatch):
+    from albsent.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    ae, run = tmp_path / "ae", tmp_path / "probe"
+    assert main(["pretrain", "--config", str(ROOT / "configs/smoke/pretrain.yaml"), "--store", str(store),
+                 "--out", str(ae), "-q"]) == 0
+    assert main(["probe", "--pretrained", str(ae), "--store", str(store), "--folds", "2", "--set",
+                 "probe.iterations=30", "--out", str(run), "--experiment", "probes", "-q"]) == 0
+    capsys.readouterr()
+    client = MlflowClient(uri)
+    [pre] = _runs(client, store.name)
+    assert pre.data.tags["albsent.kind"] == "pretrain" and pre.data.params["model.name"] == "mlstm"
+    assert pre.data.params["features"] == "mfcc:seq" and pre.data.params["iterations"] == "40"
+    history = json.loads((ae / "model.json").read_text())["history"]
+    curve = client.get_metric_history(pre.info.run_id, "val_loss")
+    assert [c.step for c in curve] == [20, 40]  # val_every 20 of 40 iterations
+    assert [c.value for c in curve] == pytest.approx([r["val_loss"] for r in history])
+    final = json.loads((ae / "model.json").read_text())["metrics"]
+    assert pre.data.metrics["final/val_loss"] == pytest.approx(final["val_loss"])
+    assert pre.data.metrics["val_mean_baseline"] == pytest.approx(history[-1]["val_mean_baseline"])
+    assert {"model.safetensors", "model.json", "loss_curve.png", "config.yaml"} <= _artifacts(client, pre.info.run_id)
+
+    [probe] = _runs(client, "probes")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert probe.data.params["pretrained"] == str(ae) and probe.data.params["folds"] == "2"
+    assert probe.data.metrics["macro_f1"] == pytest.approx(metrics["macro_f1"])
+    assert probe.data.metrics["baseline/macro_f1"] == pytest.approx(metrics["baseline"]["macro_f1"])
+    assert {"metrics.json", "config.yaml"} <= _artifacts(client, probe.info.run_id)
