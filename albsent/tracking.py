@@ -23,6 +23,7 @@ A SQLite store keeps its artifacts in `mlartifacts/` beside the database file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from albsent.errors import ConfigError
 
+log = logging.getLogger(__name__)
 ENV = "MLFLOW_TRACKING_URI"
 CURVE_KEYS = ("train_loss", "val_loss", "val_macro_f1", "val_ratio", "val_mean_baseline", "val_copy_baseline")
 SUMMARY = ("accuracy", "macro_f1", "balanced_accuracy")
@@ -72,13 +74,16 @@ def flatten(data, prefix: str = "") -> dict[str, str]:
 
 
 def git_commit() -> str:
-    """The commit of the albsent checkout running this, or "" (an installed package, no git)."""
+    """The commit of the albsent checkout running this, or "" (an installed package, no git; a
+    git repository that merely holds an installed albsent is not albsent's)."""
+    root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    lines = out.stdout.split()
+    return lines[1] if out.returncode == 0 and len(lines) == 2 and Path(lines[0]).resolve() == root else ""
 
 
 def store_params(store: str, features: str | None) -> dict[str, str]:
@@ -156,6 +161,7 @@ class Logger:
         if folder is not None and Path(folder).is_dir():
             self.client.log_artifacts(run_id, str(folder))
         self.client.set_terminated(run_id, status)
+        log.info("MLflow: run %s in experiment %s at %s", run_id, self.experiment_id, self.client.tracking_uri)
 
 
 def _artifact_location(uri: str) -> str | None:

@@ -108,6 +108,28 @@ def test_sweep_config_errors(monkeypatch):
         build_space(config, INFO, "STORE")  # every key is a config field; filters resolve
 
 
+def test_optuna_storage_default_option_and_errors(tmp_path):
+    """SWEEP_DIR/optuna.db by default (in memory for an object-store SWEEP_DIR), `memory`, or any RDB
+    URL (`--optuna-storage URL`); anything else names the field."""
+    from albsent.cli import build_parser
+    from albsent.commands.sweep import flags_to_config
+    from albsent.sweep.search import optuna_url
+
+    def cfg(**extra):
+        return build(SweepConfig, {"space": {"lr": {"choice": [0.1]}}, **extra})
+
+    assert optuna_url(cfg(), str(tmp_path)) == f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert optuna_url(cfg(), "s3://bucket/sweep") == ""
+    assert optuna_url(cfg(optuna_storage="memory"), str(tmp_path)) == ""
+    url = "postgresql://albsent@127.0.0.1/optuna"
+    args = build_parser().parse_args(["sweep", "--config", str(SMOKE), "--out", str(tmp_path), "--optuna-storage", url])
+    assert optuna_url(load_sweep(args.config, args.sets, flags_to_config(args)), str(tmp_path)) == url
+    with pytest.raises(ConfigError, match="optuna_storage"):
+        cfg(optuna_storage="optuna.db")
+    with pytest.raises(ConfigError, match="needs a local SWEEP_DIR"):
+        optuna_url(cfg(optuna_storage="sqlite"), "s3://bucket/sweep")
+
+
 @pytest.mark.ray
 def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local, tmp_path, capsys):
     from albsent.cli import main

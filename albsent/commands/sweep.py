@@ -40,6 +40,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def flags_to_config(args) -> dict:
+    given = (("num_samples", args.num_samples), ("max_concurrent", args.max_concurrent),
+             ("optuna_storage", args.optuna_storage))
+    return {k: v for k, v in given if v is not None}
+
+
 def run(args) -> int:
     from albsent.app.run_sweep import no_trial_completed, sweep
     from albsent.config import check_out_folder
@@ -47,9 +53,7 @@ def run(args) -> int:
     from albsent.sweep.results import summarize
 
     check_out_folder(args.out)
-    given = (("num_samples", args.num_samples), ("max_concurrent", args.max_concurrent),
-             ("optuna_storage", args.optuna_storage))
-    extra = {k: v for k, v in given if v is not None}
+    extra = flags_to_config(args)
     config = load_sweep(args.config, args.sets, extra) if (args.config or args.sets or extra) else None
     summary = sweep(config, args.store, args.out, resume=args.resume, address=args.address, num_cpus=args.num_cpus,
                     tracking=tracking_of(args))
