@@ -30,7 +30,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from albsent.errors import ConfigError
+from albsent.errors import ConfigError, TrackingError
 
 log = logging.getLogger(__name__)
 ENV = "MLFLOW_TRACKING_URI"
@@ -54,6 +54,25 @@ def resolve(uri: str | None = None, experiment: str | None = None, section: dict
     if not uri:
         return None
     return Tracking(str(uri), str(experiment or section.get("experiment") or ""))
+
+
+def check(tracking: Tracking | None) -> None:
+    """Before the work starts: the tracking store answers (a TrackingError naming the URI if not)."""
+    if tracking is None:
+        return
+    try:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking.uri).search_experiments(max_results=1)
+    except ImportError as exc:
+        raise TrackingError(f"tracking to {tracking.uri} needs mlflow: pip install 'albsent[tracking]'") from exc
+    except Exception as exc:  # noqa: BLE001 - MLflow's and SQLAlchemy's errors have no common base
+        raise TrackingError(f"MLflow tracking store {tracking.uri} cannot be used: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def section_of(config_file: str | Path | None) -> dict:

@@ -55,6 +55,19 @@ def test_without_a_uri_nothing_is_logged_and_mlflow_is_not_imported(store, tmp_p
     assert not (tmp_path / "mlruns").exists() and not list(tmp_path.glob("*.db"))
 
 
+def test_an_unusable_tracking_store_is_refused_before_training(tmp_path, capsys):
+    from albsent.cli import main
+
+    (tmp_path / "file").write_text("not a folder")
+    uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"
+    run = tmp_path / "run"
+    assert main(["train", "--store", str(tmp_path / "no-store"), "--features", "mfcc", "--model", "mlp",
+                 "--out", str(run), "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err
+    assert f"MLflow tracking store {uri} cannot be used" in err and "Traceback" not in err
+    assert not run.exists()  # checked before the run folder is made or any training
+
+
 @pytest.mark.ray
 def test_train_one_split_and_folds_log_to_a_sqlite_store(store, tmp_path, capsys, monkeypatch):
     from albsent.cli import main

@@ -30,8 +30,9 @@ def run_auto(config: AutoConfig, out: str | Path, overwrite: bool = False, addre
     tracking: albsent.tracking.Tracking (a parent MLflow run, a child per outer fold) or None.
     `flags`: the names the run-folder refusal uses."""
     from albsent.app.run_train import fresh_out
-    from albsent.tracking import log_auto
+    from albsent.tracking import check, log_auto
 
+    check(tracking)
     fresh_out(out, overwrite, **flags)
     metrics = run_auto_on_ray(config, Path(out), address=address)
     log_auto(tracking, config, out, metrics)

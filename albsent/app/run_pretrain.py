@@ -10,8 +10,9 @@ def run_pretrain(config, store: str, out: str, tracking=None):
     from albsent.config import check_out_folder
     from albsent.dataset.data import load_frames
     from albsent.pretrain import pretrain
-    from albsent.tracking import log_pretrain
+    from albsent.tracking import check, log_pretrain
 
+    check(tracking)
     check_out_folder(out)
     result = pretrain(config, load_frames(store, config.features), out_dir=out)
     log_pretrain(tracking, config, store, out, result)

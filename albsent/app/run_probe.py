@@ -13,9 +13,10 @@ def run_probe(pretrained_dir: str, store: str, out: str, data: dict, tracking=No
     from albsent.config import build, check_out_folder, dump_yaml, merge
     from albsent.dataset.data import load_data
     from albsent.pretrain import ProbeConfig, load_pretrained, probe
-    from albsent.tracking import log_probe
+    from albsent.tracking import check, log_probe
     from albsent.train.artifacts import write_json
 
+    check(tracking)
     check_out_folder(out)
     pretrained = load_pretrained(pretrained_dir)
     config = build(ProbeConfig, merge(pretrained.meta.get("pretrain_config", {}).get("probe", {}), data))

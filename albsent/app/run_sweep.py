@@ -23,7 +23,9 @@ def sweep(config, store: str | None, out: str, resume: bool = False, address: st
     SWEEP_DIR/sweep.yaml) and fails on a folder with no sweep. Returns sweep.json's content plus
     "resumed". tracking: albsent.tracking.Tracking (the sweep's MLflow run, a child per trial) or None."""
     from albsent.sweep import run_sweep
+    from albsent.tracking import check
 
+    check(tracking)
     resumed = resume or holds_sweep(out)
     if resumed and not resume:  # run_sweep's checks (same config and store, your folder) say "--resume: ..."
         log.info("%s holds a sweep already: continuing it if it is this one (finished trials are kept)", out)

@@ -19,9 +19,10 @@ def train_one(config, out: str | Path, overwrite: bool = False, tracking=None, *
     """A fresh run folder, then run_training on the TrainConfig; returns metrics.json's content.
     tracking: albsent.tracking.Tracking (log the run to MLflow) or None. `flags`: the names
     fresh_out's message uses."""
-    from albsent.tracking import log_train
+    from albsent.tracking import check, log_train
     from albsent.train import run_training
 
+    check(tracking)
     fresh_out(out, overwrite, **flags)
     metrics = run_training(config, out)
     log_train(tracking, config, out, metrics)
