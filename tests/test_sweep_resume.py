@@ -64,6 +64,11 @@ def test_resume_after_killing_the_driver(store, ray_local, tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
     before = _finished(out)
     assert 1 <= len(before) < N
+    import optuna
+
+    # while the sweep ran, its trials were already in SWEEP_DIR/optuna.db (what optuna-dashboard shows live)
+    live = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(live.trials) >= len(before)
     assert not (out / "sweep.json").exists()
 
     summary = run_sweep(None, None, str(out), resume=True)  # config and store come from SWEEP_DIR/sweep.yaml
@@ -76,8 +81,6 @@ def test_resume_after_killing_the_driver(store, ray_local, tmp_path):
     assert (done_before["fits"] == 1).all()  # finished trials were not trained again
     assert (table["fits"] >= 1).all() and summary["best"] is not None and summary["final"] is None
     # the persistent Optuna study survived the crash and reads cleanly with Optuna's own tools
-    import optuna
-
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") >= N and "RUNNING" not in states
