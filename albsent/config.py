@@ -206,8 +206,10 @@ def _read_yaml(path: Path, chain: tuple[Path, ...]) -> dict:
 
 
 def load(cls: type[T], path: str | Path | None = None, sets=(), extra: dict | None = None) -> T:
-    """Config file, then `extra` (CLI flags), then `--set` overrides, in increasing precedence."""
+    """Config file, then `extra` (CLI flags), then `--set` overrides, in increasing precedence. A
+    file's `tracking:` section is albsent.tracking's (where to log the run), not the stage's."""
     data = read_yaml(path) if path else {}
+    data.pop("tracking", None)
     data = merge(data, extra or {})
     data = merge(data, parse_overrides(list(sets)))
     return build(cls, data)

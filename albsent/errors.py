@@ -23,3 +23,7 @@ class AudioError(AlbsentError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
+
+
+class TrackingError(AlbsentError):
+    """The MLflow tracking store given (--tracking-uri, tracking.uri, $MLFLOW_TRACKING_URI) cannot be used."""

@@ -82,13 +82,15 @@ class Command:
     dataclass (what its `--config FILE` builds), and a Ray job (`jobs/<name>.py`) has job keys:
     `paths` it needs besides the config and `flags` mirroring the CLI's (key -> default). A flag
     in `variants` switches the job to another config dataclass: `true` (its defaults) or a mapping
-    of its keys, beside the stage config's `store` (train: `auto` -> AutoConfig)."""
+    of its keys, beside the stage config's `store` (train: `auto` -> AutoConfig). A `tracked`
+    stage's job also has the key `tracking` (`{uri, experiment}` or none: albsent.tracking.resolve)."""
 
     name: str
     config: str = ""  # "module:Class" of the dataclass its --config builds; "" = no config file
     paths: tuple[str, ...] = ()  # required job keys
     flags: dict = field(default_factory=dict)  # optional job keys -> default
     variants: dict = field(default_factory=dict)  # flag -> "module:Class" of the config it selects
+    tracked: bool = False  # logs to MLflow (albsent.tracking): --tracking-uri, job key / config section `tracking`
 
     def config_class(self, variant: str = "") -> type:
         import importlib
@@ -106,12 +108,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("stats", "albsent.features.config:ExtractConfig"),
     Command("demo"),
     Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False, "auto": False},
-            variants={"auto": "albsent.train.select:AutoConfig"}),  # store: TrainConfig.store / AutoConfig.store
+            variants={"auto": "albsent.train.select:AutoConfig"}, tracked=True),  # store: TrainConfig/AutoConfig.store
     Command("predict"),
     Command("report"),
-    Command("pretrain", "albsent.pretrain.config:PretrainConfig", ("store", "out")),
-    Command("probe", "albsent.pretrain.config:ProbeConfig", ("pretrained", "store", "out")),
-    Command("sweep", "albsent.sweep.config:SweepConfig", ("store", "out")),
+    Command("pretrain", "albsent.pretrain.config:PretrainConfig", ("store", "out"), tracked=True),
+    Command("probe", "albsent.pretrain.config:ProbeConfig", ("pretrained", "store", "out"), tracked=True),
+    Command("sweep", "albsent.sweep.config:SweepConfig", ("store", "out"), tracked=True),
 ]}
 STAGES = {name: c for name, c in COMMANDS.items() if c.config}  # commands that take --config
 JOBS = {name: c for name, c in COMMANDS.items() if c.paths}  # commands with a jobs/<name>.py

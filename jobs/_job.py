@@ -3,7 +3,8 @@
 A job config (configs/jobs/<stage>_*.yaml) is a stage config -- the same keys as
 `albsent <stage> --config FILE`, usually by `extends: ../<experiment>.yaml` -- plus the job keys
 albsent.registry.COMMANDS gives the stage: the paths the CLI takes as arguments (extract `input`,
-`out`; train `out`; pretrain, sweep `store`, `out`; probe `pretrained`, `store`, `out`) and its
+`out`; train `out`; pretrain, sweep `store`, `out`; probe `pretrained`, `store`, `out`), `tracking`
+(train, pretrain, probe, sweep: `{uri, experiment}` of an MLflow store, else $MLFLOW_TRACKING_URI) and its
 flags (extract `retry_quarantined`, train `overwrite`, `auto`; default false). A flag the stage
 lists as a variant (train `auto`) switches the config class: `auto: true` (or a mapping of
 AutoConfig keys) builds an AutoConfig from that mapping and the YAML's `store`. `--set key=value`
@@ -26,6 +27,7 @@ from albsent.app.args import common_config_args
 from albsent.config import build, check_out_folder, merge, parse_overrides, read_yaml, require
 from albsent.errors import AlbsentError, ConfigError
 from albsent.registry import JOBS
+from albsent.tracking import resolve as resolve_tracking
 
 log = logging.getLogger("albsent.jobs")
 
@@ -39,6 +41,8 @@ def split(stage: str, data: dict) -> tuple[dict, dict]:
         raise ConfigError(f"jobs/{stage}.py needs {', '.join(missing)}: put `{missing[0]}: ...` in the job YAML "
                           f"or pass --set {missing[0]}=...")
     check_out_folder(keys["out"], "out:")
+    if job.tracked:  # MLflow: `tracking: {uri, experiment}` (else $MLFLOW_TRACKING_URI, else none)
+        keys["tracking"] = resolve_tracking(section=data.pop("tracking", None))
     for key, default in job.flags.items():
         keys[key] = data.pop(key, default)
         if key in job.variants and isinstance(keys[key], dict):

@@ -17,7 +17,7 @@ from _job import main
 def run(keys: dict, config) -> dict:
     from albsent.app.run_pretrain import run_pretrain  # what `albsent pretrain` runs
 
-    result = run_pretrain(config, keys["store"], keys["out"])
+    result = run_pretrain(config, keys["store"], keys["out"], tracking=keys["tracking"])
     return {"stage": "pretrain", "out": keys["out"], **result.metrics}
 
 

@@ -18,7 +18,7 @@ from _job import main
 def run(keys: dict, data: dict) -> dict:
     from albsent.app.run_probe import run_probe  # what `albsent probe` runs
 
-    metrics = run_probe(keys["pretrained"], keys["store"], keys["out"], data)
+    metrics = run_probe(keys["pretrained"], keys["store"], keys["out"], data, tracking=keys["tracking"])
     return {"stage": "probe", "out": keys["out"], **metrics}
 
 

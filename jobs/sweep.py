@@ -20,7 +20,7 @@ from _job import main
 def run(keys: dict, config) -> dict:
     from albsent.app.run_sweep import no_trial_completed, sweep  # what `albsent sweep` runs
 
-    summary = sweep(config, keys["store"], keys["out"])
+    summary = sweep(config, keys["store"], keys["out"], tracking=keys["tracking"])
     failed = summary.get("best") is None
     if failed:
         print(f"jobs/sweep.py: error: {no_trial_completed(summary, keys['out'])}", file=sys.stderr)

@@ -31,9 +31,9 @@ def run(keys: dict, config) -> dict:
     from albsent.app.run_train import train_one  # what `albsent train --config ...` runs
 
     if keys["auto"]:
-        metrics = run_auto(config, keys["out"], keys["overwrite"], **FLAGS)
+        metrics = run_auto(config, keys["out"], keys["overwrite"], tracking=keys["tracking"], **FLAGS)
     else:
-        metrics = train_one(config, keys["out"], keys["overwrite"], **FLAGS)
+        metrics = train_one(config, keys["out"], keys["overwrite"], tracking=keys["tracking"], **FLAGS)
     return {"stage": "train", "out": keys["out"], **{k: v for k, v in metrics.items() if k != "history"}}
 
 

@@ -20,6 +20,8 @@ RULES = [
      "commands/ are argparse adapters over albsent.app: the library and jobs/ never import them"),
     ("albsent.cli", "only", (), "the CLI is an adapter: no library module or job imports it"),
     ("albsent.features", "never", ("albsent.store",), "the store never imports features"),
+    ("mlflow", "only", ("albsent.tracking", "albsent.sweep.tracking"),
+     "MLflow (the optional tracking extra) only in albsent/tracking.py and the sweep's driver-side logging"),
 ]
 
 

@@ -69,6 +69,21 @@ def test_job_yaml_splits_paths_from_the_stage_config(tmp_path):
     assert keys == {"input": "x.csv", "out": "y", "retry_quarantined": True} and config.features == ["mfcc"]
 
 
+def test_tracking_comes_from_the_job_yaml_else_the_environment(tmp_path, monkeypatch):
+    from albsent.errors import ConfigError
+    from albsent.tracking import Tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = write(tmp_path, {"out": "runs/r", "model": "mlp", "tracking": {"uri": "sqlite:///m.db", "experiment": "e"}})
+    keys, config = _job.load_job("train", ["--config", cfg])
+    assert keys["tracking"] == Tracking("sqlite:///m.db", "e") and config.model == "mlp"
+    assert _job.load_job("train", ["--set", "out=r"])[0]["tracking"] is None  # nothing anywhere: not tracked
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert _job.load_job("train", ["--set", "out=r"])[0]["tracking"] == Tracking("http://127.0.0.1:5000")
+    with pytest.raises(ConfigError, match="tracking: expected a mapping with keys uri, experiment"):
+        _job.load_job("train", ["--set", "out=r", "--set", "tracking.url=x"])
+
+
 def test_job_errors_name_the_key(tmp_path, capsys):
     with pytest.raises(ConfigError, match="needs out"):
         _job.load_job("extract", ["--set", "input=x.csv"])
@@ -88,7 +103,9 @@ def test_every_job_yaml_loads(path):
     stage = path.stem.split("_")[0]
     assert stage in JOBS
     keys, config = (_job.read_job if stage == "probe" else _job.load_job)(stage, ["--config", str(path)])
-    assert set(JOBS[stage].paths) | set(JOBS[stage].flags) == set(keys) and all(keys[k] for k in JOBS[stage].paths)
+    tracking = {"tracking"} if JOBS[stage].tracked else set()  # None: no URI in the YAML or the environment
+    assert set(JOBS[stage].paths) | set(JOBS[stage].flags) | tracking == set(keys)
+    assert all(keys[k] for k in JOBS[stage].paths)
     assert "extends" not in (config if stage == "probe" else to_dict(config))
     if stage == "sweep":
         config.base_dict()  # the TrainConfig / PretrainConfig every trial starts from builds too

@@ -108,6 +108,28 @@ def test_sweep_config_errors(monkeypatch):
         build_space(config, INFO, "STORE")  # every key is a config field; filters resolve
 
 
+def test_optuna_storage_default_option_and_errors(tmp_path):
+    """SWEEP_DIR/optuna.db by default (in memory for an object-store SWEEP_DIR), `memory`, or any RDB
+    URL (`--optuna-storage URL`); anything else names the field."""
+    from albsent.cli import build_parser
+    from albsent.commands.sweep import flags_to_config
+    from albsent.sweep.search import optuna_url
+
+    def cfg(**extra):
+        return build(SweepConfig, {"space": {"lr": {"choice": [0.1]}}, **extra})
+
+    assert optuna_url(cfg(), str(tmp_path)) == f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert optuna_url(cfg(), "s3://bucket/sweep") == ""
+    assert optuna_url(cfg(optuna_storage="memory"), str(tmp_path)) == ""
+    url = "postgresql://albsent@127.0.0.1/optuna"
+    args = build_parser().parse_args(["sweep", "--config", str(SMOKE), "--out", str(tmp_path), "--optuna-storage", url])
+    assert optuna_url(load_sweep(args.config, args.sets, flags_to_config(args)), str(tmp_path)) == url
+    with pytest.raises(ConfigError, match="optuna_storage"):
+        cfg(optuna_storage="optuna.db")
+    with pytest.raises(ConfigError, match="needs a local SWEEP_DIR"):
+        optuna_url(cfg(optuna_storage="sqlite"), "s3://bucket/sweep")
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local, tmp_path, capsys):
@@ -126,6 +148,11 @@ def test_tiny_sweep_writes_everything_and_best_config_retrains(store, ray_local,
     assert list(out.glob("val_macro_f1_vs_*.png"))
     best = summary["best"]
     assert best["value"] == table[table.state == "completed"]["val_macro_f1"].max()
+    # the Optuna study is in SWEEP_DIR/optuna.db by default (optuna-dashboard reads it): every trial, its value
+    study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert sorted(t.value for t in study.trials) == pytest.approx(sorted(table["val_macro_f1"]))
+    assert study.best_value == pytest.approx(best["value"])
     # the best config is a TrainConfig that `albsent train` accepts and re-trains to the same metric
     assert main(["-q", "train", "--config", str(out / "best_config.yaml"), "--out", str(tmp_path / "re")]) == 0
     again = json.loads((tmp_path / "re" / "metrics.json").read_text())

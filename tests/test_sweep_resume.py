@@ -1,7 +1,7 @@
 """Kill the sweep driver (SIGKILL to its process group) once some but not all trials have
 finished, then `--resume`: every trial appears exactly once, finished trials are not trained
-again (SWEEP_DIR/trials/ID/fit-N markers count real trainings) and the SQLite Optuna study
-continues."""
+again (SWEEP_DIR/trials/ID/fit-N markers count real trainings) and the Optuna study in
+SWEEP_DIR/optuna.db (the default storage) continues."""
 
 from __future__ import annotations
 
@@ -47,8 +47,7 @@ def test_resume_after_killing_the_driver(store, ray_local, tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="albsw-")  # short: Ray's socket paths have a length limit
     env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "albsent.cli", "-q", "sweep", "--config", str(SMOKE), "--store", str(store),
-           "--out", str(out), "--num-cpus", "2", "--set", f"num_samples={N}", "--set", "retrain=false",
-           "--set", "optuna_storage=sqlite"]
+           "--out", str(out), "--num-cpus", "2", "--set", f"num_samples={N}", "--set", "retrain=false"]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
@@ -65,6 +64,11 @@ def test_resume_after_killing_the_driver(store, ray_local, tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
     before = _finished(out)
     assert 1 <= len(before) < N
+    import optuna
+
+    # while the sweep ran, its trials were already in SWEEP_DIR/optuna.db (what optuna-dashboard shows live)
+    live = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
+    assert len(live.trials) >= len(before)
     assert not (out / "sweep.json").exists()
 
     summary = run_sweep(None, None, str(out), resume=True)  # config and store come from SWEEP_DIR/sweep.yaml
@@ -77,8 +81,8 @@ def test_resume_after_killing_the_driver(store, ray_local, tmp_path):
     assert (done_before["fits"] == 1).all()  # finished trials were not trained again
     assert (table["fits"] >= 1).all() and summary["best"] is not None and summary["final"] is None
     # the persistent Optuna study survived the crash and reads cleanly with Optuna's own tools
-    import optuna
-
     study = optuna.load_study(study_name="smoke", storage=f"sqlite:///{out / 'optuna.db'}")
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") >= N and "RUNNING" not in states
+    done = [t.value for t in study.trials if t.state.name == "COMPLETE"]  # every trial's value is in the same study
+    assert all(any(v == pytest.approx(d) for d in done) for v in table["val_macro_f1"])

@@ -13,3 +13,18 @@ def common_config_args(p: argparse.ArgumentParser) -> None:
 
 def ray_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
+
+
+def tracking_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", metavar="URI",
+                   help="log the run to MLflow (e.g. sqlite:///mlflow.db or http://127.0.0.1:5000; default: the "
+                        "config's tracking.uri, else $MLFLOW_TRACKING_URI, else nothing is logged)")
+    p.add_argument("--experiment", metavar="NAME", help="MLflow experiment (default: the store's folder name)")
+
+
+def tracking_of(args):
+    """albsent.tracking.Tracking from --tracking-uri/--experiment, the --config file's `tracking:`
+    section and $MLFLOW_TRACKING_URI; None when none gives a URI (mlflow is not imported then)."""
+    from albsent.tracking import resolve, section_of
+
+    return resolve(args.tracking_uri, args.experiment, section_of(getattr(args, "config", None)))

@@ -25,10 +25,15 @@ def run_auto_on_ray(config: AutoConfig, out_dir: str | Path, address: str | None
 
 
 def run_auto(config: AutoConfig, out: str | Path, overwrite: bool = False, address: str | None = None,
-             **flags) -> dict:
+             tracking=None, **flags) -> dict:
     """A fresh run folder (as for one recipe: albsent/app/run_train.py), then the selection.
+    tracking: albsent.tracking.Tracking (a parent MLflow run, a child per outer fold) or None.
     `flags`: the names the run-folder refusal uses."""
     from albsent.app.run_train import fresh_out
+    from albsent.tracking import check, log_auto
 
+    check(tracking)
     fresh_out(out, overwrite, **flags)
-    return run_auto_on_ray(config, Path(out), address=address)
+    metrics = run_auto_on_ray(config, Path(out), address=address)
+    log_auto(tracking, config, out, metrics)
+    return metrics

@@ -15,10 +15,15 @@ def fresh_out(out: str | Path, overwrite: bool, out_flag: str = "--out", overwri
     prepare(out, overwrite, "train", out_flag, overwrite_flag)
 
 
-def train_one(config, out: str | Path, overwrite: bool = False, **flags) -> dict:
+def train_one(config, out: str | Path, overwrite: bool = False, tracking=None, **flags) -> dict:
     """A fresh run folder, then run_training on the TrainConfig; returns metrics.json's content.
-    `flags`: the names fresh_out's message uses."""
+    tracking: albsent.tracking.Tracking (log the run to MLflow) or None. `flags`: the names
+    fresh_out's message uses."""
+    from albsent.tracking import check, log_train
     from albsent.train import run_training
 
+    check(tracking)
     fresh_out(out, overwrite, **flags)
-    return run_training(config, out)
+    metrics = run_training(config, out)
+    log_train(tracking, config, out, metrics)
+    return metrics

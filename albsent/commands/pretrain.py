@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.app.args import common_config_args
+from albsent.app.args import common_config_args, tracking_args, tracking_of
 
 EPILOG = """Trains a next-frame autoencoder on a store's frame sequences; labels, if present, are ignored.
 targets: next (frames 1..N -> N+1), shifted (1..N -> 2..N+1), reconstruct (1..N -> 1..N)
@@ -36,6 +36,7 @@ def add_parser(sub) -> None:
                    help="feature dims per frame for --list-attach (default 120 = mfcc)")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     common_config_args(p)
+    tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -73,7 +74,7 @@ def run(args) -> int:
     if not args.out or not args.store:
         raise ConfigError("albsent pretrain needs --store STORE and --out AE_RUN "
                           "(or --list-models / --list-attach MODEL)")
-    m = run_pretrain(config, args.store, args.out).metrics
+    m = run_pretrain(config, args.store, args.out, tracking=tracking_of(args)).metrics
     if args.json:
         print(json.dumps(m, indent=1))
     else:

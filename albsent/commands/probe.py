@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.app.args import common_config_args
+from albsent.app.args import common_config_args, tracking_args, tracking_of
 
 EPILOG = """The pretrained autoencoder is frozen; a linear classifier reads the attachment point POINT
 (averaged over each utterance's windows), trained on a stratified labeled subset of the training
@@ -34,6 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
     common_config_args(p)
+    tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +64,7 @@ def config_data(args) -> dict:
     data: dict = {}
     if args.config:
         raw = read_yaml(args.config)
+        raw.pop("tracking", None)  # albsent.tracking's section (args.tracking_of reads it)
         data = raw["probe"] if "probe" in raw else {} if {"model", "window", "features"} & set(raw) else raw
     data = merge(data, flags_to_config(args))
     sets = [s[len("probe."):] if s.startswith("probe.") else s for s in args.sets]
@@ -72,6 +74,6 @@ def config_data(args) -> dict:
 def run(args) -> int:
     from albsent.app.run_probe import run_probe
 
-    metrics = run_probe(args.pretrained, args.store, args.out, config_data(args))
+    metrics = run_probe(args.pretrained, args.store, args.out, config_data(args), tracking=tracking_of(args))
     print(json.dumps(metrics, indent=1, default=float) if args.json else summary(metrics))
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from albsent.app.args import common_config_args, ray_args
+from albsent.app.args import common_config_args, ray_args, tracking_args, tracking_of
 
 SPEC_HELP = """Without --model, --features or --config, or with --auto: automatic selection. Nested
 cross-validation over speakers: for each outer fold, every candidate recipe (each feature group
@@ -81,6 +81,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
     ray_args(p)
     common_config_args(p)
+    tracking_args(p)
     p.set_defaults(func=run)
 
 
@@ -137,7 +138,7 @@ def run_auto(args) -> int:
 
     check_auto_flags(args)
     config = load(AutoConfig, args.config, args.sets, auto_flags(args))
-    metrics = auto(config, args.out, args.overwrite, address=args.address)
+    metrics = auto(config, args.out, args.overwrite, address=args.address, tracking=tracking_of(args))
     if args.json:
         print(json.dumps(metrics, indent=1, default=float))
     else:
@@ -157,7 +158,7 @@ def run(args) -> int:
     from albsent.train import TrainConfig
 
     config = load(TrainConfig, args.config, args.sets, flags_to_config(args))
-    metrics = train_one(config, args.out, args.overwrite)
+    metrics = train_one(config, args.out, args.overwrite, tracking=tracking_of(args))
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
     else:

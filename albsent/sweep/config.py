@@ -60,7 +60,10 @@ class SweepConfig:
     resources: Resources = field(default_factory=Resources)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     max_failures: int = 1  # retries of a crashed trial before it is recorded as failed
-    optuna_storage: str = ""  # "": in memory (saved with Tune's state); "sqlite": SWEEP_DIR/optuna.db; or an RDB URL
+    # The Optuna study's storage (optuna-dashboard reads it while the sweep runs). "auto": SWEEP_DIR/optuna.db for a
+    # local SWEEP_DIR, in memory for an object-store one; "sqlite": SWEEP_DIR/optuna.db; "memory" (or ""): in memory
+    # (saved with Tune's state); or an RDB URL (sqlite:///..., postgresql://..., mysql://...).
+    optuna_storage: str = "auto"
     checkpoint_every: int = 0  # also checkpoint every k reports (0: only the final result)
     report_every: int = 1  # tune.report every k-th epoch / validation step (each report is a round trip to the driver)
     reuse_actors: bool = True  # keep trial worker processes (torch imported once) between trials
@@ -78,6 +81,8 @@ class SweepConfig:
         require(self.max_failures >= 0, self, "max_failures", self.max_failures, "an int >= 0")
         require(self.report_every >= 1, self, "report_every", self.report_every, "an int >= 1")
         require(self.checkpoint_every >= 0, self, "checkpoint_every", self.checkpoint_every, "an int >= 0")
+        require(self.optuna_storage in ("auto", "sqlite", "memory", "") or "://" in self.optuna_storage, self,
+                "optuna_storage", self.optuna_storage, "auto, sqlite, memory or an RDB URL such as sqlite:///optuna.db")
         require_seed(self, self.seed)
         parse_space(self.space)  # syntax errors surface at load time
         if self.base_config:  # absolute: trials run in their own working directories

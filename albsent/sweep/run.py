@@ -4,7 +4,7 @@
     SWEEP_DIR/sweep.yaml       the resolved SweepConfig (+ store) - `--resume` reads it back
     SWEEP_DIR/tune/            Ray Tune's experiment (trial results, checkpoints, searcher state)
     SWEEP_DIR/trials/ID/       attempt markers and the final result of each trial
-    SWEEP_DIR/optuna.db        with optuna_storage: sqlite (inspect with optuna's own tools)
+    SWEEP_DIR/optuna.db        the Optuna study (optuna_storage auto/sqlite; optuna-dashboard sqlite:///SWEEP_DIR/optuna.db)
     SWEEP_DIR/trials.csv|.parquet, best_config.yaml, final/, *.png, sweep.json  (albsent.sweep.results)
 """
 

@@ -49,9 +49,12 @@ def close_orphans(url: str, study_name: str) -> int:
 
 
 def optuna_url(config: SweepConfig, out: str) -> str:
-    """"" (in memory, saved with Tune's searcher state), SWEEP_DIR/optuna.db, or the given RDB URL."""
+    """"" (in memory, saved with Tune's searcher state), SWEEP_DIR/optuna.db, or the given RDB URL
+    (config.optuna_storage: auto, sqlite, memory or a URL)."""
     url = config.optuna_storage
-    if url == "sqlite":
+    if url in ("", "memory") or (url == "auto" and storage.is_uri(out)):
+        return ""
+    if url in ("auto", "sqlite"):
         if storage.is_uri(out):
             raise ConfigError("optuna_storage 'sqlite' needs a local SWEEP_DIR; "
                               "give an RDB URL for object-store sweeps")
