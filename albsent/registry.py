@@ -108,6 +108,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False, "auto": False},
             variants={"auto": "albsent.train.select:AutoConfig"}),  # store: TrainConfig.store / AutoConfig.store
     Command("predict"),
+    Command("evaluate", "albsent.train.evaluate:EvaluateConfig", ("run", "input", "out")),
     Command("report"),
     Command("pretrain", "albsent.pretrain.config:PretrainConfig", ("store", "out")),
     Command("probe", "albsent.pretrain.config:ProbeConfig", ("pretrained", "store", "out")),

@@ -58,6 +58,8 @@ def cell(metrics: dict, key: str, std_key: str | None = None) -> str:
 
 def _evaluation(run: dict) -> str:
     m, split = run["metrics"], run["config"].get("split", {})
+    if isinstance(m.get("evaluated"), dict):  # `albsent evaluate`: a run scored on another corpus
+        return f"cross-corpus: {Path(m['evaluated']['run']).name} on {Path(m['evaluated']['input']).name}"
     by = m.get("group_by", "?")
     if split.get("from_column"):
         return "store split column"
