@@ -105,7 +105,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("verify"),
     Command("stats", "albsent.features.config:ExtractConfig"),
     Command("demo"),
-    Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False, "auto": False},
+    Command("train", "albsent.train.config:TrainConfig", ("out",),
+            {"overwrite": False, "auto": False, "loco": False, "stores": [], "label_map": {}},
             variants={"auto": "albsent.train.select:AutoConfig"}),  # store: TrainConfig.store / AutoConfig.store
     Command("predict"),
     Command("evaluate", "albsent.train.evaluate:EvaluateConfig", ("run", "input", "out")),
