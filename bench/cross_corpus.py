@@ -19,9 +19,10 @@ mfcc,shortterm,egemaps,compare,level, the same extract config for both):
 
 Figures: pooled macro-F1 (and balanced accuracy) over every DST utterance, from DST's
 metrics.json; within-corpus figures (bench/accuracy.py's WORK/accuracy.json, when present) beside
-them for the gap. Prints a Markdown table and writes OUT/cross_corpus.json.
+them for the gap. Prints a Markdown table and writes OUT/cross_corpus.json (--table: print the
+table of an earlier OUT/cross_corpus.json again).
 
-    .venv/bin/python bench/cross_corpus.py [--work /tmp/albsent-accuracy] [--out DIR] [--reuse-auto]
+    .venv/bin/python bench/cross_corpus.py [--work /tmp/albsent-accuracy] [--out DIR] [--reuse-auto] [--table]
 """
 
 from __future__ import annotations
@@ -100,25 +101,28 @@ def direction(src: str, dst: str, work: Path, out: Path, reuse_auto: bool) -> di
 
 
 def within(work: Path) -> dict:
-    """{corpus: {"auto": pooled macro-F1, "best": best plain recipe}} from bench/accuracy.py, if run."""
+    """{corpus: {"auto", "best_recipe", "best"}}: within-corpus pooled macro-F1 (5-fold, by speaker)
+    from bench/accuracy.py's WORK/accuracy.json, when it was run."""
     path = work / "accuracy.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
     out = {}
-    for rep in data.get("reports", data if isinstance(data, list) else []):
-        if isinstance(rep, dict) and rep.get("corpus") in CORPORA:
-            out[rep["corpus"]] = {k: rep.get(k) for k in ("albsent", "best_recipe") if k in rep}
+    for rep in json.loads(path.read_text()).get("corpora", []):
+        if rep.get("corpus") in CORPORA:
+            out[rep["corpus"]] = {"auto": rep["albsent"]["macro_f1"], "best_recipe": rep["best_recipe"],
+                                  "best": rep["best"]["macro_f1"]}
     return out
 
 
-def markdown(reports: list[dict]) -> str:
-    lines = ["| train -> test | auto: pooled macro-F1 | auto: balanced acc. | best plain recipe | its macro-F1 |",
-             "|---|---|---|---|---|"]
+def markdown(reports: list[dict], inside: dict) -> str:
+    lines = ["| train -> test | auto | best plain recipe (hindsight on test) | within train corpus: auto / best "
+             "plain | within test corpus: auto / best plain |", "|---|---|---|---|---|"]
     for r in reports:
         a, b = r["auto"], r["best_recipe"]
-        lines.append(f"| {r['train']} -> {r['test']} | {a['macro_f1']:.3f} | {a['balanced_accuracy']:.3f} | "
-                     f"{b['name']} | {b['macro_f1']:.3f} |")
+        w = [f"{inside[c]['auto']:.3f} / {inside[c]['best']:.3f}" if c in inside else "–"
+             for c in (r["train"], r["test"])]
+        lines.append(f"| {r['train']} -> {r['test']} | {a['macro_f1']:.3f} | {b['macro_f1']:.3f} ({b['name']}) | "
+                     f"{w[0]} | {w[1]} |")
     return "\n".join(lines)
 
 
@@ -127,16 +131,20 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/albsent-accuracy"), help="bench/accuracy.py's WORK")
     p.add_argument("--out", type=Path, default=None, help="default WORK/cross_corpus")
     p.add_argument("--reuse-auto", action="store_true", help="score bench/accuracy.py's WORK/CORPUS/auto runs")
+    p.add_argument("--table", action="store_true", help="only print the table of OUT/cross_corpus.json")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out = args.out or args.work / "cross_corpus"
+    if args.table:
+        print(markdown(json.loads((out / "cross_corpus.json").read_text())["reports"], within(args.work)))
+        return
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     reports = [direction(src, dst, args.work, out, args.reuse_auto)
                for src, dst in ((CORPORA[0], CORPORA[1]), (CORPORA[1], CORPORA[0]))]
     result = {"started_utc": started, "reports": reports, "within": within(args.work)}
     (out / "cross_corpus.json").write_text(json.dumps(result, indent=1, default=float))
-    print(markdown(reports))
+    print(markdown(reports, result["within"]))
 
 
 if __name__ == "__main__":
