@@ -143,3 +143,42 @@ def test_loco_auto_and_the_job(corpora, ray_local, tmp_path, capsys):
                              "--set", "features=mfcc", "--set", "model=sklearn_logreg"]) == 0
     result = last_json(capsys)
     assert result["held_out"] == json.loads((cli_out / "metrics.json").read_text())["held_out"]
+
+
+def readme_commands(title: str) -> list[list[str]]:
+    """The `albsent ...` lines of the first bash block under the README heading `title`."""
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text[text.index(title):].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.startswith("albsent ")]
+
+
+@pytest.mark.ray
+def test_readme_evaluate_and_loco(corpora, ray_local, tmp_path, monkeypatch, capsys):
+    """The README's commands, as written, on two small corpora laid out as it names them."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(corpora["a"], "stores/emodb")
+    shutil.copytree(corpora["b"], "stores/emospeech")
+    shutil.copytree(corpora["manifest_b"].parent, "emospeech")
+    for label, folder in (("positive", "happiness"), ("negative", "anger"), ("neutral", "neutral")):
+        Path("emotions", folder).mkdir(parents=True)
+        for wav in Path("emospeech/wav").glob(f"*_{label}_*.wav"):
+            shutil.copy(wav, Path("emotions", folder, wav.name))
+    commands = readme_commands("### evaluate and leave-one-corpus-out")
+    assert len(commands) == 7 and {c[1] for c in commands} == {"train", "evaluate", "report"}
+    for argv in commands:
+        assert argv[0] == "albsent" and main(["-q", *argv[1:]]) == 0, argv
+    runs = Path("runs")
+    direct = json.loads((runs / "emodb_on_emospeech" / "metrics.json").read_text())
+    stored = json.loads((runs / "emodb_on_emospeech_store" / "metrics.json").read_text())
+    emotions = json.loads((runs / "emodb_on_emotions" / "metrics.json").read_text())
+    assert direct["n"] == stored["n"] == emotions["n"] == 18
+    assert direct["confusion_matrix"] == stored["confusion_matrix"]
+    # a folder has no speakers: the per-speaker model falls back to the training statistics (as predict does)
+    assert emotions["labels"] == direct["labels"] and emotions["per_speaker"] == {}
+    assert "cross-corpus: emodb on manifest.csv" in capsys.readouterr().out
+    for loco in ("loco", "loco_svm"):
+        summary = json.loads((runs / loco / "metrics.json").read_text())
+        assert set(summary["held_out"]) == {"emodb", "emospeech"} and summary["n"] == 36
+    assert (runs / "loco" / "emodb" / "run" / "ensemble.json").is_file()

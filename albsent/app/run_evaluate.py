@@ -73,7 +73,7 @@ def run_evaluate(run: str, input_path: str, out: str, config, address: str | Non
         check_input_labels(input_path, run, config)
         extract = extract_config_for(run, config, address)
         prepare(out, False, "evaluate")
-        store = str(Path(out) / "store")
+        store = str(Path(out).absolute() / "store")  # Ray workers may run in another folder
         run_extract(input_path, store, extract, progress=progress)
         extra["evaluated"]["store"] = store
         extra["quarantined"] = _quarantined(Store(store))

@@ -39,7 +39,7 @@ def _held_out(config, stores: list[str], k: int, names: list[str], out: Path, la
     from albsent.train.evaluate import score_store, write_evaluation
     from albsent.train.loco import merge_stores
 
-    name, here = names[k], out / names[k]
+    name, here = names[k], out.absolute() / names[k]
     rest = [i for i in range(len(stores)) if i != k]
     train_store = merge_stores([stores[i] for i in rest], [names[i] for i in rest], str(here / "train_store"),
                                label_map)
