@@ -174,3 +174,22 @@ def test_evaluate_job_equals_the_command(run_dir, store, other, tmp_path, capsys
         pred = preds[str(Path(paths[row["id"]]).resolve())]
         assert pred["label"] == row["pred"]
         assert all(p == pytest.approx(float(row[f"p_{lab}"]), abs=1e-5) for lab, p in pred["probs"].items())
+
+
+def test_a_synthetic_run_on_emodb(run_dir, tmp_path):
+    """Real speech of another corpus: 4 clips per class of two EMO-DB speakers (when EMO-DB is
+    present), its emotion column as the labels mapped to the run's classes."""
+    from tests.conftest import emodb_manifest
+
+    manifest = emodb_manifest()
+    m = pd.read_csv(manifest)
+    m = m[m["speaker"].astype(str).isin(["3", "03", "8", "08"])].groupby(["speaker", "label"]).head(2)
+    m = m.assign(path=[str((manifest.parent / p).resolve()) for p in m["path"]], label=m["emotion"])
+    m[["path", "label", "speaker"]].to_csv(tmp_path / "emodb.csv", index=False)
+    maps = [f"--label-map={e}={s}" for e, s in pd.read_csv(manifest)[["emotion", "label"]].drop_duplicates().values]
+    out = tmp_path / "eval"
+    assert main(["-q", "evaluate", str(run_dir), str(tmp_path / "emodb.csv"), "--out", str(out),
+                 "--allow-root", str(manifest.parent), *maps]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == len(m) == 12 and len(metrics["per_speaker"]) == 2
+    assert sum(metrics["per_class"][lab]["support"] for lab in metrics["labels"]) == 12
