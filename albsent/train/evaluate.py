@@ -109,13 +109,14 @@ def check_store(run: str, store_uri: str, run_config: dict, groups: list[str]) -
     return store.meta
 
 
-def score_store(run: str, store_uri: str, label_map: dict[str, str] | None = None) -> Scored:
-    """Every labelled utterance of the store scored by RUN (its members' weighted mean probabilities)."""
+def score_store(run: str, store_uri: str, label_map: dict[str, str] | None = None, models=None) -> Scored:
+    """Every labelled utterance of the store scored by RUN (its members' weighted mean probabilities).
+    models: RUN's albsent.train.predict.run_models(RUN), when already loaded."""
     from albsent.dataset.data import load_data
     from albsent.train.loop import predict_proba, stride_frames
     from albsent.train.predict import run_models
 
-    members, labels, run_config = run_models(run)
+    members, labels, run_config = models or run_models(run)
     check_store(run, store_uri, run_config, used_groups(members, run_config))
     loaded: dict[str, object] = {}
     total, first = None, None
