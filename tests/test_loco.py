@@ -76,6 +76,10 @@ def test_loco_one_recipe_scores_each_corpus_as_evaluate_does(corpora, tmp_path, 
         assert again["confusion_matrix"] == m["confusion_matrix"] and again["per_speaker"] == m["per_speaker"]
     assert summary["mean_macro_f1"] == pytest.approx((summary["held_out"]["a"]["macro_f1"]
                                                       + summary["held_out"]["b"]["macro_f1"]) / 2)
+    capsys.readouterr()
+    assert main(["report", str(out), str(out / "a")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "| leave one corpus out: a, b | 36 |" in table[2] and "| trained on b, scored on a | 18 |" in table[3]
 
 
 def test_loco_label_map(corpora, tmp_path, capsys):
