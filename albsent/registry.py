@@ -107,9 +107,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("verify"),
     Command("stats", "albsent.features.config:ExtractConfig"),
     Command("demo"),
-    Command("train", "albsent.train.config:TrainConfig", ("out",), {"overwrite": False, "auto": False},
+    Command("train", "albsent.train.config:TrainConfig", ("out",),
+            {"overwrite": False, "auto": False, "loco": False, "stores": [], "label_map": {}},
             variants={"auto": "albsent.train.select:AutoConfig"}, tracked=True),  # store: TrainConfig/AutoConfig.store
     Command("predict"),
+    Command("evaluate", "albsent.train.evaluate:EvaluateConfig", ("run", "input", "out")),
     Command("report"),
     Command("pretrain", "albsent.pretrain.config:PretrainConfig", ("store", "out"), tracked=True),
     Command("probe", "albsent.pretrain.config:ProbeConfig", ("pretrained", "store", "out"), tracked=True),

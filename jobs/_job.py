@@ -3,10 +3,11 @@
 A job config (configs/jobs/<stage>_*.yaml) is a stage config -- the same keys as
 `albsent <stage> --config FILE`, usually by `extends: ../<experiment>.yaml` -- plus the job keys
 albsent.registry.COMMANDS gives the stage: the paths the CLI takes as arguments (extract `input`,
-`out`; train `out`; pretrain, sweep `store`, `out`; probe `pretrained`, `store`, `out`), `tracking`
-(train, pretrain, probe, sweep: `{uri, experiment}` of an MLflow store, else $MLFLOW_TRACKING_URI) and its
-flags (extract `retry_quarantined`, train `overwrite`, `auto`; default false). A flag the stage
-lists as a variant (train `auto`) switches the config class: `auto: true` (or a mapping of
+`out`; train `out`; evaluate `run`, `input`, `out`; pretrain, sweep `store`, `out`; probe
+`pretrained`, `store`, `out`), `tracking` (train, pretrain, probe, sweep: `{uri, experiment}` of an
+MLflow store, else $MLFLOW_TRACKING_URI) and its flags (extract `retry_quarantined`, train
+`overwrite`, `auto`, `loco`; default false; train's `stores` and `label_map` for `loco`). A flag the
+stage lists as a variant (train `auto`) switches the config class: `auto: true` (or a mapping of
 AutoConfig keys) builds an AutoConfig from that mapping and the YAML's `store`. `--set key=value`
 overrides any of them, e.g. `--set out=s3://bucket/stores/x --set batch_size=64`. Paths may be
 shared-filesystem paths or object-store URIs (pyarrow.fs: s3://, gs://, ...), as the stage allows.

@@ -12,7 +12,9 @@ ensemble_size, ...; as `albsent train --auto --config AUTO.yaml`), beside `store
 TrainConfig keys are refused there. A job YAML always holds a config, so, unlike the CLI, a
 missing model or features never switches to the selection: `auto` says it. The selection's
 tasks run on the cluster the job was submitted to.
-Both: `out`, the run folder, and `overwrite` (default false): like `albsent train`, a run folder
+Leave one corpus out (`albsent train --stores A B --loco`): `loco: true`, `stores: [A, B, ...]` and
+optionally a shared `label_map: {FROM: TO}`, with a recipe or with `auto`; `store` is not used.
+All: `out`, the run folder, and `overwrite` (default false): like `albsent train`, a run folder
 that already holds files is refused unless `overwrite: true` (or --set overwrite=true) empties
 it first. Prints metrics.json (one recipe: without the per-epoch history) as JSON on the last line.
 """
@@ -30,7 +32,11 @@ def run(keys: dict, config) -> dict:
     from albsent.app.run_auto import run_auto  # what `albsent train` (no recipe) runs
     from albsent.app.run_train import train_one  # what `albsent train --config ...` runs
 
-    if keys["auto"]:
+    if keys["loco"]:  # what `albsent train --stores A B ... --loco` runs
+        from albsent.app.run_loco import run_loco
+
+        metrics = run_loco(config, keys["stores"], keys["out"], keys["label_map"], keys["overwrite"], **FLAGS)
+    elif keys["auto"]:
         metrics = run_auto(config, keys["out"], keys["overwrite"], tracking=keys["tracking"], **FLAGS)
     else:
         metrics = train_one(config, keys["out"], keys["overwrite"], tracking=keys["tracking"], **FLAGS)

@@ -77,6 +77,14 @@ def add_parser(sub) -> None:
     p.add_argument("--inner-folds", type=int, metavar="K", help="--auto: inner folds per outer fold (default 5)")
     p.add_argument("--ensemble-size", type=int, metavar="N",
                    help="--auto: at most N ensemble picks (1: single best recipe)")
+    p.add_argument("--stores", nargs="+", metavar="STORE",
+                   help="--loco: the corpora, one feature store each (extracted with the same config)")
+    p.add_argument("--loco", action="store_true",
+                   help="leave one corpus out: for each of --stores, train on the others (this recipe, or the "
+                        "automatic selection on them only) and score it as `albsent evaluate` does; RUN gets one "
+                        "folder per held-out corpus and a summary metrics.json")
+    p.add_argument("--label-map", action="append", default=[], metavar="FROM=TO",
+                   help="--loco: a corpus label FROM is the class TO in every corpus (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out (otherwise refused)")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of a summary")
     ray_args(p)
@@ -149,7 +157,41 @@ def run_auto(args) -> int:
     return 0
 
 
+def run_loco(args) -> int:
+    from albsent.app.run_loco import run_loco as loco
+    from albsent.commands.evaluate import flags_to_config as label_flags
+    from albsent.config import load
+    from albsent.errors import ConfigError
+    from albsent.train import TrainConfig
+    from albsent.train.select import AutoConfig
+
+    if args.store:
+        raise ConfigError("--loco takes its corpora from --stores A B ...; --store names one store")
+    auto = args.auto or (args.model is None and args.features is None and args.config is None)
+    if auto:
+        check_auto_flags(args)
+    config = load(AutoConfig, args.config, args.sets, auto_flags(args)) if auto else \
+        load(TrainConfig, args.config, args.sets, flags_to_config(args))
+    label_map = label_flags(argparse.Namespace(labels_from=None, allow_root=[], label_map=args.label_map))
+    summary = loco(config, args.stores or [], args.out, label_map.get("label_map"), args.overwrite, args.address)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=float))
+        return 0
+    for name, m in summary["held_out"].items():
+        print(f"held out {name}: macro-F1 {m['macro_f1']:.3f}  accuracy {m['accuracy']:.3f}  "
+              f"balanced accuracy {m['balanced_accuracy']:.3f}  ({m['n']} utterances)")
+    print(f"mean macro-F1 {summary['mean_macro_f1']:.3f}; pooled over every held-out utterance: "
+          f"macro-F1 {summary['macro_f1']:.3f} -> {args.out}")
+    return 0
+
+
 def run(args) -> int:
+    if args.loco:
+        return run_loco(args)
+    if args.stores:
+        from albsent.errors import ConfigError
+
+        raise ConfigError("--stores is for --loco (leave one corpus out); train on one store with --store")
     if args.auto or (args.model is None and args.features is None and args.config is None):
         return run_auto(args)
     from albsent.app.run_train import train_one

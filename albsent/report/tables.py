@@ -58,6 +58,12 @@ def cell(metrics: dict, key: str, std_key: str | None = None) -> str:
 
 def _evaluation(run: dict) -> str:
     m, split = run["metrics"], run["config"].get("split", {})
+    if isinstance(m.get("loco"), dict):  # one held-out corpus of `albsent train --loco`
+        return f"trained on {', '.join(m['loco']['trained_on'])}, scored on {m['loco']['held_out']}"
+    if m.get("held_out"):  # the summary of `albsent train --loco`
+        return f"leave one corpus out: {', '.join(m['held_out'])}"
+    if isinstance(m.get("evaluated"), dict):  # `albsent evaluate`: a run scored on another corpus
+        return f"cross-corpus: {Path(m['evaluated']['run']).name} on {Path(m['evaluated']['input']).name}"
     by = m.get("group_by", "?")
     if split.get("from_column"):
         return "store split column"

@@ -58,12 +58,13 @@ class Member:
     columns: dict
     stride: int
     weight: float
+    name: str = ""  # the model's registered name
 
     @classmethod
     def of(cls, bundle: Bundle, weight: float) -> "Member":
         feats = bundle.meta["features"]
         return cls(bundle_model(bundle), Scaling.from_json(bundle.meta.get("normalization")), parse(feats["spec"]),
-                   feats["columns"], int(feats.get("frame_stride", 1)), weight)
+                   feats["columns"], int(feats.get("frame_stride", 1)), weight, bundle.meta["model"]["name"])
 
     def inputs(self, rows: list[dict]):
         """Extracted columns per clip -> this model's input, before normalisation."""
@@ -71,25 +72,32 @@ class Member:
         return stride_frames(assemble(self.spec, cols, self.columns), self.stride)
 
 
+def run_models(run: str | Path) -> tuple[list[Member], list[str], dict]:
+    """RUN's models (an ensemble's members, K fold models or one) -> (members, labels, the
+    extract config of the store they were trained on). A BundleError when they disagree on the
+    labels or the store, or the run records no extract config."""
+    found = run_members(run)
+    bundles = [b for b, _ in found]
+    first = bundles[0].meta
+    labels = list(first["labels"])
+    if any(b.meta["labels"] != labels for b in bundles):
+        raise BundleError(f"{run}: its models disagree on the labels")
+    if any(b.meta.get("extract_config") != first.get("extract_config") for b in bundles):
+        raise BundleError(f"{run}: its models come from stores with different extract configs")
+    if not first.get("extract_config"):
+        raise BundleError(f"{Path(bundles[0].folder, 'model.json')}: no 'extract_config' (the store's extract "
+                          "config, needed to featurise new audio as the store did); retrain with `albsent train "
+                          "--store STORE`, or copy the 'config' of STORE/_albsent.json there as 'extract_config'")
+    return [Member.of(b, w) for b, w in found], labels, first["extract_config"]
+
+
 class Predictor:
     def __init__(self, run: str | Path):
         from albsent.features.config import ExtractConfig, build_extractors
 
-        found = run_members(run)
-        self.bundles = [b for b, _ in found]
-        first = self.bundles[0].meta
-        self.labels = list(first["labels"])
-        if any(b.meta["labels"] != self.labels for b in self.bundles):
-            raise BundleError(f"{run}: its models disagree on the labels")
-        if any(b.meta.get("extract_config") != first.get("extract_config") for b in self.bundles):
-            raise BundleError(f"{run}: its models come from stores with different extract configs")
-        if not first.get("extract_config"):
-            raise BundleError(f"{Path(self.bundles[0].folder, 'model.json')}: no 'extract_config' (the store's extract "
-                              "config, needed to featurise new audio as the store did); retrain with `albsent train "
-                              "--store STORE`, or copy the 'config' of STORE/_albsent.json there as 'extract_config'")
-        self.members = [Member.of(b, w) for b, w in found]
+        self.members, self.labels, extract_config = run_models(run)
         self.by_speaker = any(m.scaling.speaker for m in self.members)
-        self.extract_config = build(ExtractConfig, first["extract_config"])
+        self.extract_config = build(ExtractConfig, extract_config)
         needed = {c for m in self.members for c in m.spec.columns}
         self.extractors = [e for e in build_extractors(self.extract_config) if needed & {c.name for c in e.columns()}]
 
