@@ -40,6 +40,30 @@ class JobCluster(LocalCluster):
         return subprocess.run(cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout_s)
 
 
+    def job_agent_ready(self, timeout_s: float = 60) -> bool:
+        """Whether the head's dashboard agent takes jobs: a no-op job, retried while Ray answers "No
+        available agent" (an agent still starting; under xdist, one that lost its port to another
+        worker's cluster never comes up)."""
+        from ray.job_submission import JobStatus, JobSubmissionClient
+
+        client, deadline = JobSubmissionClient(self.dashboard), time.time() + timeout_s
+        while time.time() < deadline:
+            try:
+                sid = client.submit_job(entrypoint="true")
+            except RuntimeError as exc:
+                if "No available agent" not in str(exc):
+                    raise
+                time.sleep(2)
+                continue
+            while client.get_job_status(sid) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+                time.sleep(0.5)
+            return True
+        return False
+
+    def head_log(self) -> str:
+        return (self.root / "head.log").read_text()
+
+
 def job_result(output: str) -> dict:
     """The JSON line jobs/extract.py prints last."""
     lines = [ln for ln in output.splitlines() if ln.startswith('{"stage": ')]
@@ -67,13 +91,23 @@ def cluster():
     """Head (1 CPU, no `cpu_node`) + two CPU workers (1 CPU and `cpu_node` each)."""
     if not (BIN / "ray").is_file():
         pytest.skip(f"no `ray` command next to {sys.executable}")
-    c = JobCluster()
+    for attempt in (1, 2):  # a second, fresh cluster when the first one's job agent never came up
+        c = JobCluster()
+        try:
+            c.start_head(num_cpus=1, resources={"head_node": 1})
+            c.wait_nodes(1)
+            c.add_worker("w1", 1, {"cpu_node": 1, "w1": 1})  # w1/w2: names to find the nodes by
+            c.add_worker("w2", 1, {"cpu_node": 1, "w2": 1})
+            c.wait_nodes(3)
+            ready = c.job_agent_ready()
+            if ready or attempt == 2:
+                assert ready, f"the head's job agent never accepted a job:\n{c.head_log()[-3000:]}"
+                break
+        except BaseException:
+            c.shutdown()
+            raise
+        c.shutdown()
     try:
-        c.start_head(num_cpus=1, resources={"head_node": 1})
-        c.wait_nodes(1)
-        c.add_worker("w1", 1, {"cpu_node": 1, "w1": 1})  # w1/w2: names to find the nodes by
-        c.add_worker("w2", 1, {"cpu_node": 1, "w2": 1})
-        c.wait_nodes(3)
         yield c
     finally:
         c.shutdown()

@@ -16,7 +16,7 @@ import pytest
 from albsent.cli import main
 from tests.test_jobs import last_json, run_job
 
-pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("torch_one_thread")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,12 @@ def test_evaluate_a_manifest_lists_a_broken_file_and_equals_predict(run_dir, oth
     assert main(["report", str(run_dir), str(out)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert "| logreg |" in table[2] and table[3].startswith("| eval | ") and "on with_broken.csv" in table[3]
+    # and in the HTML report: its summary row and its own section with the confusion matrix
+    page = tmp_path / "report.html"
+    assert main(["report", str(run_dir), str(out), "--html", str(page)]) == 0
+    text = page.read_text()
+    assert "cross-corpus: " in text and "on with_broken.csv" in text and "<h2>Run eval</h2>" in text
+    assert text.count("data:image/png;base64,") >= 2
 
 
 def test_label_map_and_a_class_the_run_never_saw(run_dir, other, tmp_path, capsys):

@@ -217,6 +217,7 @@ def test_train_job_equals_albsent_train(store, tmp_path, capsys):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_auto_train_job_equals_albsent_train_auto(store, tmp_path, capsys):
     """`auto:` in a train job runs the automatic selection as `albsent train --auto --config` does
     with the same AutoConfig keys: the same printed result and metrics.json; a TrainConfig key

@@ -15,7 +15,7 @@ import pytest
 from albsent.cli import main
 from tests.test_jobs import last_json, run_job
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def build_store(manifest: Path, out: Path, data: dict | None = None) -> Path:

@@ -42,6 +42,7 @@ def _runs(client: MlflowClient, experiment: str, query: str = "") -> list:
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_without_a_uri_nothing_is_logged_and_mlflow_is_not_imported(store, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     code = ("import sys; from albsent.cli import main; "
@@ -69,6 +70,7 @@ def test_an_unusable_tracking_store_is_refused_before_training(tmp_path, capsys)
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_train_one_split_and_folds_log_to_a_sqlite_store(store, tmp_path, capsys, monkeypatch):
     from albsent.cli import main
 
