@@ -15,6 +15,17 @@ def ray_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="join this Ray cluster (default: $RAY_ADDRESS, else start a local one)")
 
 
+def label_map_of(items: list[str]) -> dict[str, str]:
+    """`--label-map FROM=TO` (repeated) -> {FROM: TO}; a malformed item is a one-line ConfigError."""
+    from albsent.errors import ConfigError
+
+    pairs = [item.partition("=") for item in items]
+    bad = [a for a, eq, b in pairs if not (a and eq and b)]
+    if bad:
+        raise ConfigError(f"--label-map {bad[0]!r}: expected FROM=TO, e.g. --label-map happiness=positive")
+    return {a: b for a, _, b in pairs}
+
+
 def tracking_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", metavar="URI",
                    help="log the run to MLflow (e.g. sqlite:///mlflow.db or http://127.0.0.1:5000; default: the "

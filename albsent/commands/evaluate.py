@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from albsent.app.args import common_config_args, ray_args
+from albsent.app.args import common_config_args, label_map_of, ray_args
 
 
 def add_parser(sub) -> None:
@@ -30,19 +30,13 @@ def add_parser(sub) -> None:
 
 
 def flags_to_config(args) -> dict:
-    from albsent.errors import ConfigError
-
     extra: dict = {}
     if args.labels_from:
         extra["labels_from"] = args.labels_from
     if args.allow_root:
         extra["allowed_roots"] = args.allow_root
-    pairs = [item.partition("=") for item in args.label_map]
-    bad = [a for a, eq, b in pairs if not (a and eq and b)]
-    if bad:
-        raise ConfigError(f"--label-map {bad[0]!r}: expected FROM=TO, e.g. --label-map happiness=positive")
-    if pairs:
-        extra["label_map"] = {a: b for a, _, b in pairs}
+    if args.label_map:
+        extra["label_map"] = label_map_of(args.label_map)
     return extra
 
 

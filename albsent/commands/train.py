@@ -158,8 +158,8 @@ def run_auto(args) -> int:
 
 
 def run_loco(args) -> int:
+    from albsent.app.args import label_map_of
     from albsent.app.run_loco import run_loco as loco
-    from albsent.commands.evaluate import flags_to_config as label_flags
     from albsent.config import load
     from albsent.errors import ConfigError
     from albsent.train import TrainConfig
@@ -172,8 +172,8 @@ def run_loco(args) -> int:
         check_auto_flags(args)
     config = load(AutoConfig, args.config, args.sets, auto_flags(args)) if auto else \
         load(TrainConfig, args.config, args.sets, flags_to_config(args))
-    label_map = label_flags(argparse.Namespace(labels_from=None, allow_root=[], label_map=args.label_map))
-    summary = loco(config, args.stores or [], args.out, label_map.get("label_map"), args.overwrite, args.address)
+    label_map = label_map_of(args.label_map) or None
+    summary = loco(config, args.stores or [], args.out, label_map, args.overwrite, args.address)
     if args.json:
         print(json.dumps(summary, indent=1, default=float))
         return 0
