@@ -113,26 +113,22 @@ def score_store(run: str, store_uri: str, label_map: dict[str, str] | None = Non
     """Every labelled utterance of the store scored by RUN (its members' weighted mean probabilities).
     models: RUN's albsent.train.predict.run_models(RUN), when already loaded."""
     from albsent.dataset.data import load_data
-    from albsent.train.loop import predict_proba, stride_frames
-    from albsent.train.predict import run_models
+    from albsent.train.loop import stride_frames
+    from albsent.train.predict import run_models, weighted_probs
 
     members, labels, run_config = models or run_models(run)
     check_store(run, store_uri, run_config, used_groups(members, run_config))
     loaded: dict[str, object] = {}
-    total, first = None, None
     for m in members:
         if m.spec.text not in loaded:
             loaded[m.spec.text] = load_data(store_uri, m.spec, "utterance")
-        data = loaded[m.spec.text]
-        if first is None:
-            first = data
-            y_true = map_labels(data.labels.tolist(), label_map or {}, labels, store_uri)
-        elif list(data.ids) != list(first.ids):
-            raise ConfigError(f"{store_uri}: rows came back in another order for {m.spec.text}; re-run")
-        X = stride_frames(data.X, m.stride)
-        p = m.weight * predict_proba(m.model, m.scaling(X, data.speakers if m.scaling.speaker else None))
-        total = p if total is None else total + p
-    return _per_utterance(first, y_true, total, labels, members)
+    first = loaded[members[0].spec.text]
+    for text, data in loaded.items():
+        if list(data.ids) != list(first.ids):
+            raise ConfigError(f"{store_uri}: rows came back in another order for {text}; re-run")
+    y_true = map_labels(first.labels.tolist(), label_map or {}, labels, store_uri)
+    inputs = [stride_frames(loaded[m.spec.text].X, m.stride) for m in members]
+    return _per_utterance(first, y_true, weighted_probs(members, inputs, first.speakers), labels, members)
 
 
 def _per_utterance(data, y_true: list[str], probs: np.ndarray, labels: list[str], members) -> Scored:

@@ -91,6 +91,12 @@ def run_models(run: str | Path) -> tuple[list[Member], list[str], dict]:
     return [Member.of(b, w) for b, w in found], labels, first["extract_config"]
 
 
+def weighted_probs(members: list[Member], inputs: list, speakers=None) -> np.ndarray:
+    """(rows, classes) weighted mean probabilities of the members, each on its own input (rows of
+    its spec); speakers: (rows,) for the members that normalise per speaker (the others ignore it)."""
+    return sum(m.weight * predict_proba(m.model, m.scaling(X, speakers)) for m, X in zip(members, inputs))
+
+
 class Predictor:
     def __init__(self, run: str | Path):
         from albsent.features.config import ExtractConfig, build_extractors
@@ -107,8 +113,7 @@ class Predictor:
         return [m.inputs(rows) for m in self.members]
 
     def _scored(self, inputs: list, speakers=None) -> np.ndarray:
-        """(clips, classes) weighted mean probabilities of the members; speakers: (clips,) for speaker normalisation."""
-        return sum(m.weight * predict_proba(m.model, m.scaling(X, speakers)) for m, X in zip(self.members, inputs))
+        return weighted_probs(self.members, inputs, speakers)
 
     def _probs(self, segs: list) -> np.ndarray:
         return self._scored(self._features(segs))
