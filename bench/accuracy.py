@@ -32,6 +32,13 @@ Measured, per corpus:
    fold's test speakers), with its mean over folds. albsent's own metrics.json pooled macro-F1 is
    kept as a check.
 
+6. With --augment SPEC (issue 27): augmentation inside training folds, on the same outer folds.
+   WORK/CORPUS/store_aug is extracted with `--augment SPEC` (the originals' features are those of
+   WORK/CORPUS/store), then `albsent train --auto --augmented` (WORK/CORPUS/auto_aug) and one plain
+   albsent recipe (eGeMAPS functionals, per-speaker z, RBF SVM, `--folds 5`) without and with
+   `--augmented` on that store. Every run's outer folds are checked identical to the auto run's
+   (a copy is never in a test fold), and pooled macro-F1 with and without augmentation is reported.
+
 Prints Markdown tables (per corpus; per fold; all 12 recipes) and writes WORK/accuracy.json
 (WORK/accuracy_limitN.json with --limit) with every figure, the albsent commit, the files changed
 in its work tree, and the start time.
@@ -151,6 +158,72 @@ def run_albsent(manifest: Path, audio_root: Path, work: Path, seed: Path | None,
                 finished=datetime.datetime.now().isoformat(timespec="seconds"))
     (work / "auto_timing.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+PLAIN_RECIPE = ["--features", "egemaps.func", "--model", "svm_rbf", "--speaker-norm", "--class-weighted",
+                "--set", "split.val_fraction=0"]
+
+
+def run_augmented(manifest: Path, audio_root: Path, work: Path, seed: Path | None, features: str, spec: str) -> dict:
+    """Extract WORK/store_aug with --augment SPEC (when missing; from a copy of `seed` when given), then
+    time `albsent train --auto --augmented` into WORK/auto_aug and the plain recipe with and without
+    --augmented (WORK/plain, WORK/plain_aug). Returns timings."""
+    env = {**albsent_env(), "HF_HUB_OFFLINE": "1"}
+    store = work / "store_aug"
+    info: dict = {"augment": spec}
+    if not store.exists():
+        if seed is not None:
+            shutil.copytree(seed, store, ignore=shutil.ignore_patterns("_lock.json"))
+            info["store_copied_from"] = str(seed)
+        ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
+        try:
+            start = time.perf_counter()
+            extra = ["--features", features, "--allow-root", str(audio_root), "--augment", spec]
+            done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, extra), env=env, capture_output=True, text=True)
+            info["extract_wall_s"] = round(time.perf_counter() - start, 1)
+        finally:
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+        if done.returncode != 0:
+            shutil.rmtree(store, ignore_errors=True)
+            raise RuntimeError(f"albsent extract --augment failed:\n{done.stderr[-3000:]}")
+        info["extract_summary"] = json.loads(done.stdout.strip().splitlines()[-1])
+    runs = {"auto_aug": ["--auto", "--augmented"], "plain": PLAIN_RECIPE, "plain_aug": [*PLAIN_RECIPE, "--augmented"]}
+    for name, flags in runs.items():
+        cmd = [sys.executable, "-m", "albsent.cli", "-q", "train", "--store", str(store), "--folds", str(FOLDS),
+               "--out", str(work / name), "--overwrite", *flags]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        info[f"{name}_wall_s"] = round(time.perf_counter() - start, 1)
+        info[f"{name}_cmd"] = " ".join(cmd[3:])
+    (work / "augment_timing.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+def augmentation(corpus: Corpus, work_root: Path, suffix: str, args, manifest_path: Path, audio_root: Path,
+                 manifest: pd.DataFrame, fold: pd.Series, albsent: dict | None) -> dict:
+    """Pooled macro-F1 with and without augmentation on the auto run's outer folds (section 6)."""
+    work = work_root / f"{corpus.name}{suffix}"
+    seed = None
+    for other in CORPORA.values():  # a corpus with the same clips: relabel a copy of its augmented store
+        aug = work_root / f"{other.name}{suffix}" / "store_aug"
+        if other.name != corpus.name and other.audio == corpus.audio and (aug / "_albsent.json").exists() \
+                and (aug.parent / "augment_timing.json").exists() and not (work / "store_aug").exists() \
+                and set(pd.read_csv(aug.parent / "manifest.csv")["path"]) == set(pd.read_csv(manifest_path)["path"]):
+            seed = aug
+    timing = run_augmented(manifest_path, audio_root, work, seed, args.albsent_features, args.augment)
+    used = fold.notna()
+    y = manifest.loc[used, "label"].to_numpy()
+    fold_used = fold[used].astype(int).to_numpy()
+    out = {"spec": args.augment, **timing, "auto": (albsent or {}).get("macro_f1")}
+    for name in ("auto_aug", "plain", "plain_aug"):
+        f, pred = albsent_folds(manifest, work / "store_aug", work / name)
+        if not f[used].astype(int).equals(fold[used].astype(int)):
+            raise SystemExit(f"{work / name}: its outer folds differ from the auto run's")
+        p = pred.set_index("row")["pred"].astype(str).reindex(manifest.index[used]).to_numpy()
+        out[name] = scores(y, p, fold_used)["macro_f1"]
+    return out
 
 
 def previous_timing(work: Path) -> dict:
@@ -372,7 +445,12 @@ def evaluate(corpus: Corpus, work_root: Path, args) -> dict:
         nk = run_nkululeko(python, used, fold_used, work / "nkululeko", [o for o in others if o != work / "nkululeko"])
         nkululeko = {**scores(y, nk.pop("pred"), fold_used), "logo": scores(y, nk.pop("logo_pred"), fold_used), **nk}
 
-    return {"corpus": corpus.name, "speech": corpus.speech, "task": corpus.task, "source": corpus.source,
+    augmented = None
+    if args.augment:
+        augmented = augmentation(corpus, work_root, suffix, args, manifest_path, audio_root, manifest, fold, albsent)
+
+    return {"augmentation": augmented, "corpus": corpus.name, "speech": corpus.speech, "task": corpus.task,
+            "source": corpus.source,
             "classes": sorted(manifest["label"].unique()), "manifest": str(manifest_path), "rows": len(manifest),
             "rows_used": len(used), "speakers": int(used["speaker"].nunique()), "excluded": len(excluded),
             "excluded_paths": excluded, "fold_source": source, "folds": folds,
@@ -388,6 +466,21 @@ def evaluate(corpus: Corpus, work_root: Path, args) -> dict:
 
 def fmt(x, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
+
+
+def augmentation_table(reports: list[dict]) -> list[str]:
+    aug = [r for r in reports if r.get("augmentation")]
+    if not aug:
+        return []
+    lines = [f"Augmentation inside training folds (`extract --augment {aug[0]['augmentation']['spec']}`), pooled "
+             "macro-F1 on the same outer folds:", "",
+             "| corpus | auto | auto --augmented | plain recipe | plain --augmented | auto --augmented s |",
+             "|---|---|---|---|---|---|"]
+    for r in aug:
+        a = r["augmentation"]
+        lines.append(f"| {r['corpus']} | {fmt(a['auto'])} | {fmt(a['auto_aug'])} | {fmt(a['plain'])} "
+                     f"| {fmt(a['plain_aug'])} | {fmt(a.get('auto_aug_wall_s'), 0)} |")
+    return lines + ["", f"plain recipe: albsent train {' '.join(PLAIN_RECIPE)} --folds {FOLDS}", ""]
 
 
 def markdown(reports: list[dict]) -> str:
@@ -424,6 +517,7 @@ def markdown(reports: list[dict]) -> str:
     for i, name in enumerate(x["recipe"] for x in reports[0]["recipes"]):
         lines.append(f"| {name} | " + " | ".join(fmt(r["recipes"][i]["macro_f1"]) for r in reports) + " |")
     lines.append("")
+    lines += augmentation_table(reports)
     for r in reports:
         n = r["nkululeko"]
         lines.append(f"- {r['corpus']}: folds from {r['fold_source']}; albsent metrics.json pooled macro-F1 "
@@ -445,6 +539,8 @@ def main() -> None:
     ap.add_argument("--nkululeko-venv", type=Path, help="nkululeko's virtualenv (default WORK/nkululeko-venv)")
     ap.add_argument("--albsent-features", default=ALBSENT_FEATURES,
                     help=f"albsent extract --features (default {ALBSENT_FEATURES})")
+    ap.add_argument("--augment", metavar="SPEC",
+                    help="also measure augmentation inside training folds (section 6), e.g. 'default'")
     args = ap.parse_args()
     work = args.work.resolve()
     header = {"started": datetime.datetime.now().isoformat(timespec="seconds"), "albsent": albsent_version(),

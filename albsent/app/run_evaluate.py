@@ -26,12 +26,13 @@ def is_store(path: str) -> bool:
 def extract_config_for(models, config, address: str | None = None):
     """The ExtractConfig that featurises INPUT as RUN's store did (models: run_models(RUN)): its
     recorded config, only the feature groups the run reads, INPUT's own labels (no label_map:
-    evaluate maps them)."""
+    evaluate maps them), and no augmented copies (a training-only matter)."""
     from albsent.config import build
     from albsent.features.config import ExtractConfig
     from albsent.train.evaluate import used_groups
 
     members, _, recorded = models
+    recorded = {k: v for k, v in recorded.items() if k != "augment"}
     data = {**recorded, "features": used_groups(members, recorded), "labels_from": config.labels_from,
             "label_map": {}, "unlabeled": False, "allowed_roots": list(config.allowed_roots),
             "batch_size": config.batch_size, "ray": {"address": address}}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -117,14 +117,19 @@ def segment_bounds(n: int, sr: int, segment_s: float, hop_s: float | None) -> li
     return bounds
 
 
-def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = "") -> tuple[np.ndarray, list[Segment]]:
+def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = "",
+               augment: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[Segment]]:
     """Mono float32 at any rate -> (utterance at config rate, its segments). A rate or length
-    outside albsent.audio.io's bounds is refused before resampling (bad_sample_rate, too_long)."""
+    outside albsent.audio.io's bounds is refused before resampling (bad_sample_rate, too_long).
+    augment: changes the trimmed utterance (at config rate) before it is normalised and cut into
+    segments, as another recording of it would differ (albsent.audio.augment)."""
     check_bounds(samples.size, sr, path)
     x = resample(samples, sr, config.sample_rate_hz)
     if not np.any(x):
         raise AudioError("silent", f"{path}: audio is digital silence (all samples are zero)")
     x = trim(x, config)
+    if augment is not None:
+        x = augment(x)
     out_sr = config.sample_rate_hz
     dur = x.size / out_sr
     if dur < config.min_duration_s:

@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
                    help="SSL model for the 'ssl' extractor: hub id (facebook/hubert-base-ls960, "
                         "facebook/wav2vec2-base, microsoft/wavlm-base-plus, ...) or a save_pretrained folder, "
                         "optionally ALIAS=MODEL; repeatable or comma-separated. Adds 'ssl' to the features.")
+    p.add_argument("--augment", metavar="SPEC",
+                   help="store augmented copies of every clip for `albsent train --augmented` (training folds "
+                        "only): 'default' (speed=0.9/1.1,pitch=2,gain=6,snr=10-20,copies=1: each transform "
+                        "applied with p=0.5, at least one per copy) or comma-separated KEY=VALUE of copies, seed, "
+                        "p, speed=A/B, pitch=SEMITONES (+-), gain=DB (+-), snr=LOW-HIGH (white noise); needs "
+                        "pip install 'albsent[augment]'")
     p.add_argument("--dry-run", action="store_true",
                    help="print the planned work (clips, hours, store size, time from a measured sample) and exit")
     p.add_argument("--retry-quarantined", action="store_true",
@@ -53,6 +59,11 @@ def flags_to_config(args) -> dict:
         extra.setdefault("audio", {})["segment_s"] = args.segment
     if args.address:
         extra["ray"] = {"address": args.address}
+    if args.augment:
+        from albsent.audio.augment import parse_spec
+        from albsent.config import to_dict
+
+        extra["augment"] = to_dict(parse_spec(args.augment))
     models = [m.strip() for item in args.ssl_model for m in item.split(",") if m.strip()]
     if models:
         extra["ssl"] = {"models": models}

@@ -24,7 +24,9 @@ def run(args) -> int:
     meta = info["metadata"]
     print(f"store    {info['store']}  ({info['parts']} parts, albsent {meta['albsent_version']}, "
           f"created {meta['created_utc']})")
-    print(f"rows     {info['rows']}   labels {info['labels']}")
+    copies = f"   + {info['augmented_rows']} rows of augmented copies (train --augmented)" \
+        if info["augmented_rows"] else ""
+    print(f"rows     {info['rows']}   labels {info['labels']}{copies}")
     print(f"config   hash {meta['config_hash']}, {meta['sample_rate_hz']} Hz, features {', '.join(meta['extractors'])}")
     print("columns")
     for name, shape in info["features"].items():

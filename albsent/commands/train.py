@@ -72,6 +72,10 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--speaker-norm", action="store_true", default=None,
                    help="z-score each speaker's rows with that speaker's own statistics (no labels needed)")
+    p.add_argument("--augmented", nargs="?", const="on", choices=["on", "both"],
+                   help="train also on the store's augmented copies of the training rows (extract --augment); "
+                        "copies are never in validation or test parts, nor in --auto's inner test folds. With "
+                        "--auto, 'both' lets the selection choose per recipe (twice the candidates)")
     p.add_argument("--auto", action="store_true",
                    help="automatic recipe selection (the default without --model/--features/--config)")
     p.add_argument("--inner-folds", type=int, metavar="K", help="--auto: inner folds per outer fold (default 5)")
@@ -98,10 +102,11 @@ def flags_to_config(args) -> dict:
     for key in ("store", "features", "model", "epochs", "seed"):
         if getattr(args, key) is not None:
             extra[key] = getattr(args, key)
-    if args.class_weighted:
-        extra["class_weighted"] = True
-    if args.speaker_norm:
-        extra["speaker_norm"] = True
+    for key in ("class_weighted", "speaker_norm"):
+        if getattr(args, key):
+            extra[key] = True
+    if args.augmented:
+        extra["augmented"] = one_recipe_augmented(args.augmented)
     split: dict = {}
     if args.split == "column":
         split["from_column"] = True
@@ -114,6 +119,14 @@ def flags_to_config(args) -> dict:
     return extra
 
 
+def one_recipe_augmented(flag: str) -> bool:
+    if flag == "both":
+        from albsent.errors import ConfigError
+
+        raise ConfigError("--augmented both lets --auto choose; one recipe trains with (--augmented) or without")
+    return True
+
+
 def auto_flags(args) -> dict:
     extra: dict = {}
     for key in ("store", "seed", "inner_folds", "ensemble_size"):
@@ -121,6 +134,8 @@ def auto_flags(args) -> dict:
             extra[key] = getattr(args, key)
     if args.folds is not None:
         extra["folds"] = args.folds
+    if args.augmented:
+        extra["augmented"] = [False, True] if args.augmented == "both" else [True]
     if args.split in ("speaker", "utterance"):
         extra["group_by"] = args.split
     return extra

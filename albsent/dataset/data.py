@@ -5,6 +5,12 @@ train, probe, pretrain and sweep.
     load_data(store, "mfcc")               labelled rows -> pooled X (rows, dim)        (train, probe, sweep)
     load_data(store, "mfcc:seq")           labelled rows -> X: list of (frames, dim)     (probe)
     load_frames(store, "mfcc")             every row, labels ignored -> frame sequences  (pretrain)
+    load_data(store, "mfcc", augmented=True)   + data.copies: the augmented copies (train --augmented)
+
+Augmented copies (`extract --augment`) are never rows of a Data: splits, folds and leakage audits
+see the store's own rows only, so they are the same with or without augmentation. A model's
+training part takes the copies of its own training rows (`training_rows`), so a copy is only ever
+trained on beside its source, never validated or tested on.
 """
 
 from __future__ import annotations
@@ -14,14 +20,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from albsent.dataset.normalize import take
 from albsent.dataset.spec import FeatureSpec, assemble, column_info, parse, resolve
 from albsent.dataset.splits import make_groups
 from albsent.errors import ConfigError, StoreError
 from albsent.store import Store, to_matrix, to_sequences
+from albsent.store.schema import AUGMENT_OF
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ["id", "utterance_id", "label", "speaker", "split", "sha256", "start_s", "end_s"]
+
+
+@dataclass
+class Copies:
+    """The augmented copies of a Data's rows (`train --augmented`).
+
+    X: as Data.X, one entry per copy; source: (copies,) int64, the Data row of each copy's source
+    utterance (its first row when segmented: a copy's segments need not match its source's);
+    ids: (copies,) the copies' store row ids."""
+
+    X: np.ndarray | list
+    source: np.ndarray
+    ids: np.ndarray
 
 
 @dataclass
@@ -49,6 +70,7 @@ class Data:
     store_meta: dict = field(default_factory=dict)
     speakers: np.ndarray | None = None  # (rows,) the speaker column as stored (None or "" where unknown)
     feature_names: list[str] = field(default_factory=list)
+    copies: Copies | None = None  # read with augmented=True only
 
     @property
     def has_speakers(self) -> bool:
@@ -75,6 +97,49 @@ class Data:
     def dim(self) -> int:
         """Values per frame of a sequence input, per row of a pooled one (hidden size for layer stacks)."""
         return int(self.X[0].shape[-1])
+
+
+COPY_SPEAKER = "{}~augmented"  # the speaker key of a speaker's copies in per-speaker normalisation
+
+
+@dataclass
+class TrainingRows:
+    """What a model trains on: the rows of a training part, then (augmented training) the augmented
+    copies of those rows (`training_rows`).
+
+    X: as Data.X; source: (n,) int64, the Data row each input comes from (a copy: its source's row;
+    labels, speakers and groups follow from it); copy: (n,) bool, an augmented copy."""
+
+    X: np.ndarray | list
+    source: np.ndarray
+    copy: np.ndarray
+
+    def speakers(self, speakers: np.ndarray) -> np.ndarray:
+        """(n,) speaker keys for per-speaker normalisation. A speaker's copies form a speaker of their
+        own (COPY_SPEAKER), so the statistics of a real speaker are those of its recordings, as for a
+        speaker being predicted, and a noisy copy is scaled by noisy statistics, as a noisy recording."""
+        keys = np.asarray(speakers, dtype=object)[self.source].copy()
+        keys[self.copy] = [COPY_SPEAKER.format(s) if s is not None and s == s and str(s) != "" else s
+                           for s in keys[self.copy].tolist()]
+        return keys
+
+
+def training_rows(data: Data, rows: np.ndarray, augmented: bool = False, transform=None) -> TrainingRows:
+    """The inputs of training part `rows` (Data row indices), followed with `augmented` by the
+    augmented copies whose source row is among them. transform(X) -> X is applied to both (e.g.
+    a frame stride). A ConfigError when `augmented` and the data holds no copies."""
+    transform = transform or (lambda X: X)
+    X = take(transform(data.X), rows)
+    if not augmented:
+        return TrainingRows(X, np.asarray(rows, np.int64), np.zeros(len(rows), bool))
+    if data.copies is None:
+        raise ConfigError(f"{data.store_uri or 'the data'}: training with augmented copies needs a store extracted "
+                          "with --augment SPEC (e.g. --augment default) and the data read with augmented=True")
+    picked = np.flatnonzero(np.isin(data.copies.source, rows))
+    CX = take(transform(data.copies.X), picked)
+    X = X + CX if isinstance(X, list) else np.concatenate([X, CX])
+    source = np.concatenate([np.asarray(rows, np.int64), data.copies.source[picked]])
+    return TrainingRows(X, source, np.arange(len(source)) >= len(rows))
 
 
 def require_two_classes(names, where: str, needs: str) -> None:
@@ -117,18 +182,29 @@ def _column(table, name: str, info: dict) -> list:
     return to_sequences(col) if info["shape"][0] is None else list(to_matrix(col))
 
 
-def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto", labeled: bool = True) -> Data:
+def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto", labeled: bool = True,
+              augmented: bool = False) -> Data:
     """Read the columns `spec` needs plus ids and labels from the store, in one pass.
 
     group_by: "speaker" | "utterance" | "auto" (speaker when every row has one).
     labeled: rows without a label are dropped (logged), and a store without any is an error;
-    False keeps every row (labels may be None: pretraining needs none)."""
+    False keeps every row (labels may be None: pretraining needs none).
+    augmented: also read the store's augmented copies into `Data.copies` (a store extracted
+    without --augment is an error); otherwise they are not read."""
     spec = parse(spec) if isinstance(spec, str) else spec
     store = Store(store_uri)
     meta = store.meta
     schema = store.schema
+    if augmented and AUGMENT_OF not in schema.names:
+        raise ConfigError(f"{store.uri}: the store has no augmented copies; extract it with --augment SPEC (e.g. "
+                          "--augment default) to train with --augmented")
     columns = resolve(spec, column_info(schema, meta), store.uri)  # shapes, dtypes, voicing flags
-    table = store.read([c for c in ID_COLUMNS if c in schema.names] + spec.columns)
+    read = [c for c in ID_COLUMNS if c in schema.names] + ([AUGMENT_OF] if augmented else []) + spec.columns
+    table = store.read(read, copies=augmented)
+    copies = None
+    if augmented:
+        is_copy = np.array([v is not None for v in table[AUGMENT_OF].to_pylist()], dtype=bool)
+        copies, table = table.filter(is_copy), table.filter(~is_copy)
 
     def text(c):
         return np.array(table[c].to_pylist() if c in table.column_names else [None] * table.num_rows, dtype=object)
@@ -151,8 +227,25 @@ def load_data(store_uri: str, spec: str | FeatureSpec, group_by: str = "auto", l
     names = frame_feature_names(meta, spec, columns) if spec.kind == "sequence" else []
     log.info("%s: %d rows, spec %s (%s), %d %s groups", store.uri, len(labels), spec.text, spec.kind,
              len(set(groups)), by)
-    return Data(spec, X, labels, groups, by, text("utterance_id"), text("id"), text("sha256"),
+    data = Data(spec, X, labels, groups, by, text("utterance_id"), text("id"), text("sha256"),
                 text("split"), columns, store.uri, meta, text("speaker"), names)
+    if copies is not None:
+        data.copies = _copies(copies, data, columns)
+    return data
+
+
+def _copies(table, data: Data, columns: dict) -> Copies:
+    """The augmented copies in `table` whose source utterance is a row of `data` (copies of
+    unlabelled rows go with them)."""
+    first: dict[str, int] = {}
+    for i, u in enumerate(data.utterance_ids.tolist()):
+        first.setdefault(u, i)
+    source = np.array([first.get(u, -1) for u in table["utterance_id"].to_pylist()], dtype=np.int64)
+    table = table.filter(source >= 0)
+    source = source[source >= 0]
+    X = assemble(data.spec, {c: _column(table, c, columns[c]) for c in data.spec.columns}, columns)
+    log.info("%s: %d augmented copies of %d rows", data.store_uri, len(source), len(set(source.tolist())))
+    return Copies(X, source, np.array(table["id"].to_pylist(), dtype=object))
 
 
 def load_frames(store_uri: str, features: str | FeatureSpec) -> Data:

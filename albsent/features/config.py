@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from albsent import __version__
+from albsent.audio.augment import AugmentConfig
 from albsent.audio.preprocess import AudioConfig
 from albsent.config import build, require, stable_hash, to_dict
 from albsent.features.base import get_extractor
@@ -40,6 +41,8 @@ class ExtractConfig:
     # openSMILE sets (optional extra `albsent[opensmile]`; licence: research / non-commercial only)
     egemaps: EgemapsConfig = field(default_factory=EgemapsConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
+    # augmented copies of every clip, stored beside it for `train --augmented` (albsent.audio.augment)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     sequences: bool = True  # store frame sequences as well as pooled mean/std
     sequence_dtype: Literal["float16", "float32"] = "float16"
     labels_from: Literal["none", "parent"] = "none"  # for folder inputs
@@ -85,6 +88,8 @@ class ExtractConfig:
         d = to_dict(self)
         keep = ["features", "audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]
         out = {k: d[k] for k in keep}
+        if self.augment.copies:  # (absent when off: stores made before augmentation keep their hash)
+            out["augment"] = d["augment"]
         for name in self.features:
             if name in d:
                 # An extractor config may list RUNTIME_FIELDS (batch size, device, GPUs per
@@ -129,7 +134,7 @@ def built_columns(config: dict) -> dict[str, dict[str, tuple]] | None:
 use_column_rule(built_columns)  # albsent verify's metadata check asks it (the store imports no features)
 
 
-SHARED = ["audio", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]  # one per store
+SHARED = ["audio", "augment", "sequences", "sequence_dtype", "labels_from", "label_map", "unlabeled"]  # one per store
 
 
 def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[str], created_utc: str) -> dict:
@@ -138,7 +143,7 @@ def store_metadata(config: ExtractConfig, extractors: list, extra_columns: list[
     stored = config.stored()
     described = {e.name: {**e.metadata(), "config_hash": stable_hash(stored.get(e.name))} for e in extractors}
     return {
-        "shared_hash": stable_hash({k: stored[k] for k in SHARED}),
+        "shared_hash": stable_hash({k: stored[k] for k in SHARED if k in stored}),
         "schema_version": SCHEMA_VERSION,
         "albsent_version": __version__,
         "created_utc": created_utc,

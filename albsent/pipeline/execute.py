@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from albsent import storage
 from albsent.config import to_dict
 from albsent.features.config import ExtractConfig
 from albsent.pipeline.stages import DecodeStage, ModelStage, WriteStage
@@ -143,7 +144,7 @@ def run_blocks(todo: pd.DataFrame, config: ExtractConfig, extractors: list, stor
     bounds = [0, *itertools.accumulate(block_sizes(len(todo), config.batch_size, compute.slots))]
     todo = todo.reset_index(drop=True)
     ds = ray.data.from_pandas([todo.iloc[a:b] for a, b in itertools.pairwise(bounds)])
-    kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta)
+    kwargs = dict(config=to_dict(config), store_uri=storage.normalize(store.uri), meta=meta)  # (workers: another cwd)
     gpu = bool(compute.resources.get("num_gpus"))
     if compute.model and (config.model_pipeline == "staged" or (config.model_pipeline == "auto" and gpu)):
         yield from run_staged(ds, kwargs, config, compute)
@@ -187,5 +188,5 @@ def run_add_groups(store, config: ExtractConfig, extractors: list, meta: dict, g
         return
     compute = plan_compute(config, [e for e in extractors if e.name in groups], len(parts))
     ds = ray.data.from_pandas([pd.DataFrame({"part": [p]}) for p in parts])
-    kwargs = dict(config=to_dict(config), store_uri=store.uri, meta=meta, groups=list(groups))
+    kwargs = dict(config=to_dict(config), store_uri=storage.normalize(store.uri), meta=meta, groups=list(groups))
     yield from map_blocks(ds, AddGroupsBlock, kwargs, config, compute)

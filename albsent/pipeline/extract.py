@@ -80,9 +80,9 @@ def prepare(input_path: str, out: str, config: ExtractConfig, prune: bool = Fals
 def check_extra_columns(input_path: str, extra: list[str], extractors: list) -> None:
     """A manifest's metadata columns are stored beside albsent's own: a name albsent writes itself
     (id, sha256, duration_s, mfcc_mean, ...) would overwrite it or make the store unreadable."""
-    from albsent.store.schema import BASE_NAMES
+    from albsent.store.schema import AUGMENT_FIELDS, BASE_NAMES
 
-    reserved = set(BASE_NAMES) | {c.name for e in extractors for c in e.columns()}
+    reserved = set(BASE_NAMES) | {f.name for f in AUGMENT_FIELDS} | {c.name for e in extractors for c in e.columns()}
     clash = sorted(set(extra) & reserved)
     if clash:
         raise InputError(f"{input_path}: column(s) {clash} are names albsent writes itself (reserved: the store's base "

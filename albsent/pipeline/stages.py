@@ -36,7 +36,8 @@ def _frame(payloads: list[dict]) -> pd.DataFrame:
 def _split(batch: pd.DataFrame) -> tuple[list[dict], list[Loaded], list[Quarantined]]:
     """-> (every item in order, the usable inputs, the quarantined ones)."""
     payloads = list(batch["payload"])
-    loaded = [Loaded(p["item"], p["dec"], p["utt"], p["segs"]) for p in payloads if p["status"] == "ok"]
+    loaded = [Loaded(p["item"], p["dec"], p["utt"], p["segs"], p.get("copies", [])) for p in payloads
+              if p["status"] == "ok"]
     quarantined = [Quarantined(p["item"], p["reason"], p["error"]) for p in payloads if p["status"] == "quarantined"]
     return [p["item"] for p in payloads], loaded, quarantined
 
@@ -50,7 +51,8 @@ class DecodeStage(ExtractBlock):
         done = {}
         for x in loaded:  # the segments carry the audio from here on
             done[x.item["utterance_id"]] = {"item": x.item, "status": "ok", "dec": replace(x.dec, samples=Sized(0)),
-                                            "utt": Sized(x.utt.size), "segs": x.segs}
+                                            "utt": Sized(x.utt.size), "segs": x.segs,
+                                            "copies": [replace(c, utt=Sized(c.utt.size)) for c in x.copies]}
         for q in quarantined:
             done[q.item["utterance_id"]] = {"item": q.item, "status": "quarantined", "reason": q.reason,
                                             "error": q.error}
@@ -76,7 +78,9 @@ class ModelStage(ExtractBlock):
                 p = {"item": p["item"], "status": "quarantined", "reason": failed[uid][0], "error": failed[uid][1]}
             elif p["status"] == "ok":
                 segs = [replace(s, samples=Sized(s.samples.size)) for s in p["segs"]]
-                p = {**p, "feats": feats[index[uid]], "segs": segs}
+                copies = [replace(c, segs=[replace(s, samples=Sized(s.samples.size)) for s in c.segs])
+                          for c in p.get("copies", [])]
+                p = {**p, "feats": feats[index[uid]], "segs": segs, "copies": copies}
             out.append(p)
         if out:
             out[0] = {**out[0], "extract_s": seconds}

@@ -11,12 +11,13 @@ import json
 import logging
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from albsent.audio import augment
 from albsent.audio.io import Decoded, decode
 from albsent.audio.preprocess import preprocess
 from albsent.config import build
@@ -26,6 +27,7 @@ from albsent.features.config import ExtractConfig, build_extractors
 from albsent.runtime import keep_freed_memory
 from albsent.store import QUARANTINE_SCHEMA, Store, store_schema, to_arrow
 from albsent.store.arrow import scalar
+from albsent.store.schema import AUGMENT_OF, copy_id
 
 log = logging.getLogger(__name__)
 # per input; extract_s: seconds the block spent computing features (on its first row, else 0)
@@ -33,14 +35,36 @@ SUMMARY_COLUMNS = ["utterance_id", "status", "rows", "audio_s", "reason", "extra
 
 
 @dataclass
+class Copy:
+    """One augmented copy of a loaded input: its parameters (albsent.audio.augment.draw), its
+    trimmed utterance and its segments."""
+
+    params: dict
+    utt: np.ndarray
+    segs: list
+
+
+@dataclass
 class Loaded:
     """One usable input of a block: its manifest item, the decoded audio, the trimmed utterance
-    (only its .size is read after decoding) and its segments (albsent.audio.preprocess.Segment)."""
+    (only its .size is read after decoding), its segments (albsent.audio.preprocess.Segment) and
+    its augmented copies (`extract --augment`)."""
 
     item: dict
     dec: Decoded
     utt: np.ndarray
     segs: list
+    copies: list[Copy] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, object, Copy | None]]:
+        """(row id, segment, copy or None) of every row this input stores: its own, then each copy's."""
+        uid = self.item["utterance_id"]
+        own = [(row_id(uid, seg), seg, None) for seg in self.segs]
+        return own + [(row_id(copy_id(uid, c.params["copy"]), seg), seg, c) for c in self.copies for seg in c.segs]
+
+
+def row_id(utterance_id: str, seg) -> str:
+    return utterance_id if seg.index < 0 else f"{utterance_id}-s{seg.index:04d}"
 
 
 @dataclass
@@ -64,13 +88,30 @@ class ExtractBlock:
         self.extractors = build_extractors(self.config)
         self.columns = [c for e in self.extractors for c in e.columns()]
         self.extra = list(meta["extra_columns"])
-        self.schema = store_schema(self.columns, self.extra, json.dumps(meta, sort_keys=True).encode())
+        self.schema = store_schema(self.columns, self.extra, json.dumps(meta, sort_keys=True).encode(),
+                                   augmented=bool(self.config.augment.copies))
         self.store = Store(store_uri)
 
-    def _load(self, item: dict):
+    def _load(self, item: dict) -> Loaded:
         dec = decode(item["path"])
         utt, segs = preprocess(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"])
-        return dec, utt, segs
+        return Loaded(item, dec, utt, segs, self._copies(item, dec))
+
+    def _copies(self, item: dict, dec: Decoded) -> list[Copy]:
+        """The input's augmented copies; a copy that preprocessing refuses (e.g. too short once
+        sped up) is left out with a warning: its source is stored all the same."""
+        aug, sr = self.config.augment, self.config.audio.sample_rate_hz
+        out = []
+        for k in range(1, aug.copies + 1):
+            params = augment.draw(aug, item["utterance_id"], k)
+            try:
+                utt, segs = preprocess(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"],
+                                       augment=lambda x, p=params: augment.apply(x, sr, p))
+            except AudioError as exc:
+                log.warning("%s: augmented copy %d left out: %s", item["path"], k, exc)
+                continue
+            out.append(Copy(params, utt, segs))
+        return out
 
     def _features(self, segs: list) -> list[dict[str, np.ndarray]]:
         """Columns of every extractor per segment (albsent.audio.preprocess.Segment)."""
@@ -88,7 +129,7 @@ class ExtractBlock:
         loaded, quarantined = [], []
         for item in items:
             try:
-                loaded.append(Loaded(item, *self._load(item)))
+                loaded.append(self._load(item))
             except AudioError as exc:
                 quarantined.append(Quarantined(item, exc.reason, str(exc)))
             except Exception as exc:  # a decoder bug must not stop the job; keep the traceback
@@ -105,9 +146,9 @@ class ExtractBlock:
         for x, seg_feats in zip(loaded, feats):
             if seg_feats is None:
                 continue
-            for seg, f in zip(x.segs, seg_feats):
-                rows.append(self._row(x.item, x.dec, x.utt, seg, f))
-            summary.append((x.item["utterance_id"], "stored", len(x.segs),
+            for (rid, seg, copy), f in zip(x.rows(), seg_feats):
+                rows.append(self._row(rid, x, seg, copy, f))
+            summary.append((x.item["utterance_id"], "stored", len(seg_feats),
                             x.utt.size / self.config.audio.sample_rate_hz, "", 0.0))
         summary += quarantined_summary(quarantined)
         self.store.write_part(part_name(i["utterance_id"] for i in items), self._table(rows),
@@ -117,30 +158,31 @@ class ExtractBlock:
     def _extract_all(self, loaded: list[Loaded], quarantined: list[Quarantined]) -> list:
         """Features for every segment of every loaded clip, batched across clips; if the batch
         fails, retry clip by clip so only the failing clip is quarantined."""
-        every = [s for x in loaded for s in x.segs]
+        segs = [[seg for _, seg, _ in x.rows()] for x in loaded]
+        every = [s for x in segs for s in x]
         try:
             flat = self._features(every) if every else []
             out, i = [], 0
-            for x in loaded:
-                out.append(flat[i : i + len(x.segs)])
-                i += len(x.segs)
+            for x in segs:
+                out.append(flat[i : i + len(x)])
+                i += len(x)
             return out
         except Exception:
             log.warning("batch feature extraction failed; retrying clip by clip", exc_info=True)
         out = []
-        for x in loaded:
+        for x, x_segs in zip(loaded, segs):
             try:
-                out.append(self._features(x.segs))
+                out.append(self._features(x_segs))
             except Exception as exc:
                 quarantined.append(Quarantined(x.item, "extract_error",
                                                f"{x.item['path']}: feature extraction failed: {exc!r}"))
                 out.append(None)
         return out
 
-    def _row(self, item, dec, utt, seg, feats) -> dict:
-        """One store row; `utt` is the trimmed utterance (only its .size is used)."""
+    def _row(self, rid: str, x: Loaded, seg, copy: Copy | None, feats: dict) -> dict:
+        """One store row: of input `x`'s own audio, or of one of its augmented copies."""
         sr = self.config.audio.sample_rate_hz
-        rid = item["utterance_id"] if seg.index < 0 else f"{item['utterance_id']}-s{seg.index:04d}"
+        item, dec, utt = x.item, x.dec, (x.utt if copy is None else copy.utt)
         row = {
             "id": rid, "utterance_id": item["utterance_id"], "key": item["key"], "path": item["path"],
             "label": item.get("label"), "speaker": item.get("speaker"), "split": item.get("split"),
@@ -150,6 +192,8 @@ class ExtractBlock:
             "utterance_duration_s": utt.size / sr, "segment_index": seg.index, "start_s": seg.start_s,
             "end_s": seg.end_s, "duration_s": seg.samples.size / sr,
         }
+        if copy is not None:
+            row.update({AUGMENT_OF: item["utterance_id"], "augment": json.dumps(copy.params, sort_keys=True)})
         row.update({c: item.get(c) for c in self.extra})
         row.update(feats)
         return row
@@ -222,26 +266,24 @@ class AddGroupsBlock(ExtractBlock):
         table = pq.read_table(path, filesystem=self.store.fs)
         if all(c.name in table.column_names for c in self.new_columns):  # done by an earlier run
             return pd.DataFrame(columns=SUMMARY_COLUMNS)
-        ids = table.column("utterance_id").to_pylist()
-        first = {u: i for i, u in reversed(list(enumerate(ids)))}
-        seg = table.column("segment_index").to_pylist()
-        table = table.take(sorted(range(len(ids)), key=lambda i: (first[ids[i]], seg[i])))  # utterance, segment
-        base = table.select(["utterance_id", "key", "path", "label", "sha256", "source_bytes", "source_mtime_ns"])
+        base = table.select(["id", "utterance_id", "key", "path", "label", "sha256", "source_bytes",
+                             "source_mtime_ns"])
         rows = base.to_pandas(integer_object_nulls=True)
         order = list(dict.fromkeys(rows["utterance_id"]))  # utterances in part order
-        items = {u: g.iloc[0].to_dict() | {"rows": len(g)} for u, g in rows.groupby("utterance_id", sort=False)}
+        items = {u: g.iloc[0].drop("id").to_dict() | {"ids": set(g["id"])}
+                 for u, g in rows.groupby("utterance_id", sort=False)}
         loaded, quarantined = [], []
         for uid in order:
             item = items[uid]
             try:
-                dec, utt, segs = self._load(item)
-                if dec.sha256 != item["sha256"]:
+                x = self._load(item)
+                if x.dec.sha256 != item["sha256"]:
                     raise AudioError("changed", f"{item['path']}: its bytes changed since it was stored (sha256 "
-                                                f"{item['sha256'][:12]}… -> {dec.sha256[:12]}…); extract it again")
-                if len(segs) != item["rows"]:
-                    raise AudioError("extract_error", f"{item['path']}: {len(segs)} segments now, {item['rows']} "
-                                                      "stored")
-                loaded.append(Loaded(item, dec, utt, segs))
+                                                f"{item['sha256'][:12]}… -> {x.dec.sha256[:12]}…); extract it again")
+                if {rid for rid, _, _ in x.rows()} != item["ids"]:
+                    raise AudioError("extract_error", f"{item['path']}: {len(x.rows())} rows (segments, augmented "
+                                                      f"copies) now, {len(item['ids'])} stored")
+                loaded.append(x)
             except AudioError as exc:
                 quarantined.append(Quarantined(item, exc.reason, f"adding {', '.join(self.groups)}: {exc}"))
             except Exception as exc:
@@ -250,20 +292,22 @@ class AddGroupsBlock(ExtractBlock):
         t = time.perf_counter()
         feats = self._extract_all(loaded, quarantined)
         extract_s = time.perf_counter() - t
-        new: dict[str, list] = {}
+        new: dict[str, dict] = {}  # row id -> its new columns
+        done: dict[str, int] = {}  # utterance id -> rows
         for x, seg_feats in zip(loaded, feats):
             if seg_feats is not None:
-                new[x.item["utterance_id"]] = seg_feats
-        keep = [u in new for u in rows["utterance_id"]]
+                new.update({rid: f for (rid, _, _), f in zip(x.rows(), seg_feats)})
+                done[x.item["utterance_id"]] = len(seg_feats)
+        keep = [u in done for u in rows["utterance_id"]]
         kept = table.filter(pa.array(keep))
-        values = [f for u in order if u in new for f in new[u]]
+        values = [new[rid] for rid in kept.column("id").to_pylist()]
         arrays = [kept.column(f.name) if f.name in kept.column_names
                   else to_arrow([v[f.name] for v in values], *self._shape(f.name)) for f in self.schema]
         name = path.rsplit("/", 1)[-1][len("part-"):-len(".parquet")]
         self.store.replace_part(path, pa.Table.from_arrays(arrays, schema=self.schema))
         sha = {q.item["utterance_id"]: q.item["sha256"] for q in quarantined}
         self.store.write_part(f"{name}-{'-'.join(self.groups)}", None, self._quarantine_table(quarantined, sha))
-        summary = [(u, "stored", len(new[u]), 0.0, "", 0.0) for u in order if u in new]
+        summary = [(u, "stored", done[u], 0.0, "", 0.0) for u in order if u in done]
         summary += quarantined_summary(quarantined)
         return with_extract_s(pd.DataFrame(summary, columns=SUMMARY_COLUMNS), extract_s)
 

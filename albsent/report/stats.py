@@ -16,6 +16,7 @@ import pandas as pd
 from albsent.report.tables import frame_table
 from albsent.store import Store, to_matrix, to_sequences
 from albsent.store.schema import pooled_column, sequence_column
+from albsent.store.store import originals
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ def shortterm_summaries(store: Store) -> tuple[pd.DataFrame, dict[str, np.ndarra
     cols = ["label", mean_col] + ([seq_col] if has_seq else [])
     points, sums, counts = [], defaultdict(lambda: np.zeros(PROFILE_POINTS)), defaultdict(int)
     grid = np.linspace(0, 1, PROFILE_POINTS)
-    for batch in store.dataset().to_batches(columns=cols, batch_size=512):
+    ds = store.dataset()
+    for batch in ds.to_batches(columns=cols, batch_size=512, filter=originals(ds.schema)):
         labels = batch.column("label").to_pylist()
         means = to_matrix(batch.column(mean_col))
         points.append(pd.DataFrame({"label": labels, "zcr": means[:, i_zcr], "flatness": means[:, i_flat]}))

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from albsent.config import stable_hash
 from albsent.store.arrow import arrow_type
-from albsent.store.schema import BASE_FIELDS, parse_column
+from albsent.store.schema import AUGMENT_FIELDS, BASE_FIELDS, parse_column
 
 REQUIRED = ("config", "config_hash", "extractors", "extra_columns")
 
@@ -110,6 +110,8 @@ def implied_types(meta: dict) -> dict[str, pa.DataType]:
     float width from the extractors its config builds, else from the rule they follow (pooled
     statistics float32, frame sequences the store's sequence_dtype)."""
     types = {f.name: f.type for f in BASE_FIELDS}
+    if (meta["config"].get("augment") or {}).get("copies"):
+        types.update({f.name: f.type for f in AUGMENT_FIELDS})
     types.update({c: pa.string() for c in meta.get("extra_columns", [])})
     built = _built_columns(meta["config"]) or {}
     seq_dtype = meta["config"].get("sequence_dtype", "float16")

@@ -43,6 +43,13 @@ BASE_FIELDS = [
     pa.field("duration_s", pa.float32()),  # of this row's audio
 ]
 BASE_NAMES = [f.name for f in BASE_FIELDS]
+# In a store extracted with augmentation (`extract --augment`) only: an augmented copy's rows share its
+# source's utterance_id, speaker, label, path and sha256; their id is UTTERANCE-aK (-sNNNN for segments).
+AUGMENT_OF = "augment_of"
+AUGMENT_FIELDS = [
+    pa.field(AUGMENT_OF, pa.string()),  # the source's utterance_id; null on the source's own rows
+    pa.field("augment", pa.string()),  # JSON of the copy's parameters (albsent.audio.augment.draw)
+]
 # What a manifest says about an input (relabelled in place when only these change).
 MANIFEST_FIELDS = ["label", "speaker", "split"]
 FINGERPRINT = ["source_bytes", "source_mtime_ns"]
@@ -134,8 +141,14 @@ def ssl_layer_counts(info: dict[str, dict]) -> dict[str, int]:
     return out
 
 
-def store_schema(feature_columns: list[Column], extra_columns: list[str], metadata: bytes | None = None) -> pa.Schema:
-    fields = list(BASE_FIELDS)
+def copy_id(utterance_id: str, copy: int) -> str:
+    """The id of augmented copy `copy` (1-based) of an utterance (segments append -sNNNN)."""
+    return f"{utterance_id}-a{copy}"
+
+
+def store_schema(feature_columns: list[Column], extra_columns: list[str], metadata: bytes | None = None,
+                 augmented: bool = False) -> pa.Schema:
+    fields = list(BASE_FIELDS) + (AUGMENT_FIELDS if augmented else [])
     fields += [pa.field(c, pa.string()) for c in extra_columns]
     fields += [pa.field(c.name, arrow_type(c.shape, c.dtype)) for c in feature_columns]
     return pa.schema(fields, metadata={b"albsent": metadata} if metadata else None)

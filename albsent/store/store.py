@@ -34,7 +34,7 @@ from albsent import storage
 from albsent.errors import StoreError
 from albsent.store.arrow import scalar
 from albsent.store.lock import StoreLock, first_line
-from albsent.store.schema import FINGERPRINT, MANIFEST_FIELDS, QUARANTINE_SCHEMA
+from albsent.store.schema import AUGMENT_OF, FINGERPRINT, MANIFEST_FIELDS, QUARANTINE_SCHEMA
 
 META_FILE = "_albsent.json"
 QUARANTINE_DIR = "_quarantine"
@@ -256,15 +256,16 @@ class Store:
         except (OSError, pa.ArrowException) as exc:
             raise unreadable(self.uri, exc) from exc
 
-    def read(self, columns: list[str] | None = None, files: list[str] | None = None) -> pa.Table:
+    def read(self, columns: list[str] | None = None, files: list[str] | None = None, copies: bool = False) -> pa.Table:
         """Rows of the given columns; an unreadable part or a non-finite feature value is a
-        StoreError pointing at `albsent verify`."""
+        StoreError pointing at `albsent verify`. The rows of augmented copies (`extract --augment`)
+        are left out unless `copies`: only training reads them (albsent.dataset.data)."""
         ds = self.dataset(files)
         missing = [c for c in columns or [] if c not in ds.schema.names]
         if missing:
             raise StoreError(f"{self.uri}: no column(s) {missing}; columns: {', '.join(ds.schema.names)}")
         try:
-            table = ds.to_table(columns=columns)
+            table = ds.to_table(columns=columns, filter=None if copies else originals(ds.schema))
         except (OSError, pa.ArrowException) as exc:
             raise unreadable(self.uri, exc) from exc
         check_finite(table, self.uri)
@@ -349,6 +350,11 @@ class Store:
             raise unreadable(self.uri, exc) from exc
 
 
+def originals(schema: pa.Schema):
+    """A dataset filter keeping a store's own rows (not augmented copies); None when it has no copies."""
+    return pc.field(AUGMENT_OF).is_null() if AUGMENT_OF in schema.names else None
+
+
 def _set_columns(table: pa.Table, update: pd.DataFrame) -> pa.Table:
     """Set update's columns (by utterance_id) on the rows it names; other rows keep their values."""
     ids = table.column("utterance_id").to_pylist()
@@ -371,14 +377,16 @@ def describe(store: Store) -> dict:
         features.update(ext["columns"])
     q = store.quarantine()
     files = store.part_files()
-    rows = store.num_rows(files)
-    labels = {}
-    if rows:
+    every = store.num_rows(files)
+    labels, rows = {}, 0
+    if every:
         counts = store.read(["label"], files).column(0).to_pandas().value_counts(dropna=False)
         labels = {("null" if k is None or k != k else k): int(v) for k, v in counts.items()}
+        rows = int(sum(counts))
     return {
         "store": store.uri,
         "rows": rows,
+        "augmented_rows": every - rows,  # rows of augmented copies (`extract --augment`), not in `rows`
         "parts": len(files),
         "labels": labels,
         "features": features,

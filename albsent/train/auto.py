@@ -37,6 +37,11 @@ RULES = {"bagged": "ensemble: greedy selections of up to {size} picks (with repl
          "single": "the single best recipe",
          "top": "ensemble: the {k} best recipes by inner pooled macro-F1, averaged"}
 
+AUGMENTED = {(True,): "; every recipe also trains on the augmented copies of its training rows (never on copies of "
+                      "inner or outer test rows)",
+             (False, True): "; each recipe with and without the augmented copies of its training rows (never copies "
+                            "of inner or outer test rows)"}
+
 
 def load_candidates(config: AutoConfig):
     """({spec: Data}, [Recipe]) for the store: the given specs, or every group it has."""
@@ -46,7 +51,7 @@ def load_candidates(config: AutoConfig):
     specs = config.features or store_feature_groups(store.meta, column_info(store.schema))
     if not specs:
         raise ConfigError(f"{store.uri}: no pooled feature group to select from; extract e.g. --features mfcc,egemaps")
-    datas = {spec: load_data(config.store, spec, config.group_by) for spec in specs}
+    datas = {spec: load_data(config.store, spec, config.group_by, augmented=any(config.augmented)) for spec in specs}
     first = next(iter(datas.values()))
     if first.group_by != "speaker":
         log.warning("%s: not every row has a speaker; folds are grouped by utterance and speaker normalisation "
@@ -85,7 +90,8 @@ def write_run(config: AutoConfig, datas: dict, result: SelectResult, out: Path) 
                            + (f" (by utterance in fold(s) {fallback}: they train on one {first.group_by})"
                               if fallback else "")
                            + "; " + RULES[config.rule].format(size=config.ensemble_size, bags=config.bags,
-                                                              k=config.top_k))
+                                                              k=config.top_k)
+                           + AUGMENTED.get(tuple(sorted(set(config.augmented))), ""))
     metrics["outer_folds"] = len(outer)
     metrics["inner_group_by"] = {("all" if u.number == FINAL else str(u.number)): u.inner_group_by
                                  for u in result.units}

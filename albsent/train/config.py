@@ -31,6 +31,9 @@ class TrainConfig:
     # z-score each speaker's rows with that speaker's own statistics first (no labels needed; test
     # speakers use their own rows). Rows of a speaker with a single row use the training statistics.
     speaker_norm: bool = False
+    # train also on the augmented copies of the training rows (a store extracted with --augment);
+    # copies are never in validation or test parts (albsent.dataset.data.training_rows)
+    augmented: bool = False
     frame_stride: int = 1  # sequence specs: keep every k-th frame (2 -> 20 ms frames)
     seed: int = 0  # splits, initialisation, batch order
     num_threads: int = 0  # torch CPU threads for this process (0: leave torch's setting); 1 is fastest on busy CPUs

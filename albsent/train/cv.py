@@ -100,7 +100,7 @@ def run_training(config: TrainConfig, out_dir: str | Path, on_epoch: OnEpoch | N
     """Load the store, train (one split or K folds), write RUN/; returns metrics.json's content."""
     if not config.store:
         raise ConfigError("no store given: pass --store STORE or set `store:` in the config")
-    data = load_data(config.store, config.features, config.split.group_by)
+    data = load_data(config.store, config.features, config.split.group_by, augmented=config.augmented)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     if config.split.folds > 1:
         return cross_validate(config, data, on_epoch, out_dir).metrics

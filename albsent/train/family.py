@@ -1,4 +1,4 @@
-"""Score every recipe that shares a feature spec and a normalisation in one pass (Ray-free).
+"""Score every recipe that shares a feature spec, a normalisation and augmentation in one pass (Ray-free).
 
 The automatic selection (albsent.train.select) scores each candidate recipe on each unit's inner
 splits. Recipes of one *family* (same features, same normalisation; different classifier or C)
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from albsent.dataset.data import Data, require_two_classes
+from albsent.dataset.data import Data, TrainingRows, require_two_classes, training_rows
 from albsent.dataset.normalize import Scaling, take
 from albsent.dataset.splits import Split
 from albsent.models.svm import ABSENT
@@ -40,11 +40,12 @@ SCORED = ("sklearn_logreg", "svm_rbf", "svm_linear")  # the models a family can 
 CALIBRATED = ("svm_rbf", "svm_linear")  # raw scores need a temperature
 
 
-def _scaled(data: Data, speaker_norm: bool, split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) rows scaled as fit() scales them: float64 (rows, dim)."""
+def _scaled(data: Data, speaker_norm: bool, split: Split, train: TrainingRows) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) rows scaled as fit() scales them: float64 (rows, dim). train: split.train's
+    inputs (with their augmented copies for an augmented recipe)."""
     spk = data.speakers if speaker_norm else None
-    part = lambda idx: (take(data.X, idx), spk[idx] if spk is not None else None)  # noqa: E731
-    (Xtr, s_tr), (Xte, s_te) = part(split.train), part(split.test)
+    Xtr, s_tr = train.X, (train.speakers(spk) if spk is not None else None)
+    Xte, s_te = take(data.X, split.test), (spk[split.test] if spk is not None else None)
     scaling = Scaling.fit(Xtr, s_tr, speaker=speaker_norm, standardize=True)
     return np.asarray(scaling(Xtr, s_tr), np.float64), np.asarray(scaling(Xte, s_te), np.float64)
 
@@ -75,9 +76,10 @@ def _svm_scores(dec: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndar
 def score_split(recipes, data: Data, split: Split, y: np.ndarray, seed: int) -> list[np.ndarray]:
     """Raw scores (len(split.test), classes) of each recipe (one family) trained on split.train."""
     first = recipes[0]
-    Xtr, Xte = _scaled(data, first.speaker_norm, split)
+    train = training_rows(data, split.train, first.augmented)
+    Xtr, Xte = _scaled(data, first.speaker_norm, split, train)
     names = data.label_names
-    ytr, n_classes = y[split.train], len(names)
+    ytr, n_classes = y[train.source], len(names)
     classes = np.unique(ytr)
     n, d = Xtr.shape
     G = C_te = None

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from albsent.config import dump_yaml, to_dict
-from albsent.dataset.data import Data
+from albsent.dataset.data import Data, training_rows
 from albsent.dataset.normalize import Scaling, take
 from albsent.dataset.splits import Split, audit, make_splits
 from albsent.errors import ConfigError
@@ -96,10 +96,15 @@ def _fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None, out_dir: str
     if exact and len(split.val) and config.val_rows == "auto":
         split = Split(np.sort(np.concatenate([split.train, split.val])), split.val[:0], split.test)
     report = audit(split, groups=data.groups, utterance_id=data.utterance_ids, sha256=data.sha256)
-    X = stride_frames(data.X, config.frame_stride)
+    stride = lambda X: stride_frames(X, config.frame_stride)  # noqa: E731
+    train = training_rows(data, split.train, config.augmented, stride)  # + the copies of training rows
+    if config.augmented:
+        report["augmented_copies"] = {"train": int(train.copy.sum()), "val": 0, "test": 0}
+    X = stride(data.X)
     spk = data.speakers if config.speaker_norm else None
     part = lambda idx: (take(X, idx), spk[idx] if spk is not None else None)  # noqa: E731
-    (Xtr, str_), (Xva, sva), (Xte, ste) = part(split.train), part(split.val), part(split.test)
+    (Xva, sva), (Xte, ste) = part(split.val), part(split.test)
+    Xtr, str_ = train.X, (train.speakers(spk) if spk is not None else None)
     scaling = Scaling.fit(Xtr, str_, speaker=config.speaker_norm, standardize=config.standardize)
     Xtr, Xva, Xte = scaling(Xtr, str_), scaling(Xva, sva), scaling(Xte, ste)
     first = Xtr[0]
@@ -107,12 +112,12 @@ def _fit(config: TrainConfig, data: Data, on_epoch: OnEpoch | None, out_dir: str
     n_layers = int(first.shape[0]) if data.spec.kind == "layers" else None
     torch.manual_seed(config.seed)
     model = build_model(config.model, input_dim, len(labels), config.hparams(), n_layers)
-    ytr, yva = y[split.train], y[split.val]
+    ytr, yva = y[train.source], y[split.val]
     if exact:
         if sklearn:
             extra = {"temperature": temperature} if temperature is not None else {}
             fit_sklearn(config.model, model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted,
-                        seed=config.seed, groups=data.groups[split.train], **extra)
+                        seed=config.seed, groups=data.groups[train.source], **extra)
         else:
             fit_torch_logreg(model, Xtr, ytr, len(labels), C=config.C, class_weighted=config.class_weighted)
         history = [_sklearn_history(model, Xtr, ytr, Xva, yva, len(labels))]

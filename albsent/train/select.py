@@ -55,6 +55,9 @@ class AutoConfig:
     models: list[str] = field(default_factory=lambda: ["sklearn_logreg", "svm_rbf"])
     C: dict[str, list[float]] = field(default_factory=lambda: {"sklearn_logreg": [0.01, 1.0], "svm_rbf": [1.0, 10.0]})
     speaker_norm: list[bool] = field(default_factory=lambda: [False, True])  # dropped to [False] without speakers
+    # train on the store's augmented copies too (extract --augment): [True], or [False, True] to let
+    # the selection choose per recipe (twice the candidates). Copies never enter inner or outer test folds.
+    augmented: list[bool] = field(default_factory=lambda: [False])
     # rounds of greedy ensemble selection (1: the single best recipe). Outer pooled macro-F1 was flat
     # from 20 to 100 rounds on EMO-DB (0.801-0.807) and EmoSpeech (0.534-0.539); stopping at the first
     # round without a gain (the usual shortcut) gave 0.777 and 0.524.
@@ -87,6 +90,7 @@ class AutoConfig:
                 "scores scikit-learn models; train others with --model)")
         require(bool(self.models), self, "models", self.models, "a non-empty list of model names")
         require(bool(self.speaker_norm), self, "speaker_norm", self.speaker_norm, "a non-empty list of true/false")
+        require(bool(self.augmented), self, "augmented", self.augmented, "a non-empty list of true/false")
         require(self.group_by in ("auto", "speaker", "utterance"), self, "group_by", self.group_by,
                 "auto, speaker or utterance")
         require_seed(self, self.seed)
@@ -101,18 +105,22 @@ class Recipe:
     speaker_norm: bool
     model: str
     C: float
+    augmented: bool = False  # trains on the training rows' augmented copies too
 
     @property
     def name(self) -> str:
-        return f"{self.features} | {'speaker' if self.speaker_norm else 'global'} z | {self.model} C={self.C:g}"
+        aug = " | augmented" if self.augmented else ""
+        return f"{self.features} | {'speaker' if self.speaker_norm else 'global'} z | {self.model} C={self.C:g}{aug}"
 
     def config(self, seed: int) -> TrainConfig:
         """The TrainConfig that fits this recipe (class-weighted, no validation split)."""
         return TrainConfig(features=self.features, model=self.model, C=self.C, speaker_norm=self.speaker_norm,
-                           standardize=True, class_weighted=True, seed=seed, split=SplitConfig(val_fraction=0.0))
+                           standardize=True, class_weighted=True, seed=seed, split=SplitConfig(val_fraction=0.0),
+                           augmented=self.augmented)
 
     def to_json(self) -> dict:
-        return {"features": self.features, "speaker_norm": self.speaker_norm, "model": self.model, "C": self.C}
+        out = {"features": self.features, "speaker_norm": self.speaker_norm, "model": self.model, "C": self.C}
+        return {**out, "augmented": True} if self.augmented else out
 
 
 def store_feature_groups(meta: dict, columns: dict) -> list[str]:
@@ -139,7 +147,8 @@ def store_feature_groups(meta: dict, columns: dict) -> list[str]:
 
 def candidates(config: AutoConfig, specs: list[str], has_speakers: bool) -> list[Recipe]:
     norms = [s for s in dict.fromkeys(config.speaker_norm) if has_speakers or not s]
-    return [Recipe(f, s, m, c) for f in specs for s in norms for m in config.models for c in config.C[m]]
+    return [Recipe(f, s, m, c, a) for f in specs for s in norms for a in dict.fromkeys(config.augmented)
+            for m in config.models for c in config.C[m]]
 
 
 @dataclass
@@ -271,10 +280,10 @@ class SelectResult:
 
 
 def families(recipes: list[Recipe]) -> list[tuple[Recipe, ...]]:
-    """Recipes grouped by (features, speaker_norm), in first-seen order."""
+    """Recipes grouped by (features, speaker_norm, augmented), in first-seen order."""
     out: dict[tuple, list[Recipe]] = {}
     for r in recipes:
-        out.setdefault((r.features, r.speaker_norm), []).append(r)
+        out.setdefault((r.features, r.speaker_norm, r.augmented), []).append(r)
     return [tuple(v) for v in out.values()]
 
 

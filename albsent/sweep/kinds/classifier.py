@@ -105,7 +105,8 @@ class ClassifierKind(SweepKind):
     def load(self, config, text, store):
         from albsent.dataset.data import load_data
 
-        return load_data(store, text, config.trial_config({}, store).split.group_by)
+        trial = config.trial_config({}, store)
+        return load_data(store, text, trial.split.group_by, augmented=trial.augmented)
 
     def reports_per_trial(self, base_cfg, report_every):
         return base_cfg.split.folds if base_cfg.split.folds > 1 else base_cfg.epochs // report_every + 1
