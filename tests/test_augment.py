@@ -239,3 +239,15 @@ def test_readme_augmentation_commands(ray_local, tmp_path, monkeypatch):
     assert describe(Store("runs/eval/store"))["augmented_rows"] == 0
     assert json.loads(Path("runs/eval/metrics.json").read_text())["n"] == 40
     shutil.rmtree("stores")
+
+
+def test_dry_run_counts_the_copies(corpus):
+    from albsent.config import build
+    from albsent.features.config import ExtractConfig
+    from albsent.pipeline.plan import format_plan, plan
+
+    plain = plan(str(corpus), ExtractConfig(), sample_s=1.0)
+    aug = plan(str(corpus), build(ExtractConfig, {"augment": {"copies": 2, "gain_db": 3.0}}), sample_s=1.0)
+    assert aug["rows"] == 3 * plain["rows"] and aug["audio_h"] == plain["audio_h"]
+    assert aug["store_bytes"] == pytest.approx(3 * plain["store_bytes"], rel=0.01)
+    assert "2 augmented copies per clip" in format_plan(aug) and "augmented" not in format_plan(plain)

@@ -110,25 +110,27 @@ def plan(input_path: str, config: ExtractConfig, sample_s: float = 10.0, probe_l
     extractors = build_extractors(config)
     paths = items["path"].tolist()
     durs, sizes, bad = probe_durations(paths, probe_limit, seed)
-    scale = len(paths) / max(len(durs), 1)
+    copies = 1 + config.augment.copies  # each augmented copy is about another clip of the same length
+    scale = copies * len(paths) / max(len(durs), 1)
     cols, all_frames, rows = estimate_bytes(durs, config, extractors)
     order = list(np.random.default_rng(seed).permutation(len(paths)))
     sample = measure([paths[i] for i in order], config, extractors, sample_s)
-    audio_s = sum(durs) * scale
+    audio_s = sum(durs) * scale / copies  # the corpus' audio; the featurised audio is `copies` times that
     per_audio_s = sum(sample["extract_s"].values()) / sample["audio_s"] if sample["audio_s"] else float("nan")
     actor = any(e.needs_actor for e in extractors)
     slots = max(1, int((config.ray.num_cpus or os.cpu_count() or 1) // config.num_cpus_per_task))
     workers = (config.num_actors or 1) if actor else min(config.num_actors or slots, slots)
     store_bytes = int(sum(cols.values()) * scale + BASE_ROW_BYTES * rows * scale)
-    wav_bytes = int(sum(sizes) * scale)
+    wav_bytes = int(sum(sizes) * scale / copies)
     return {
         "inputs": len(paths), "probed": len(durs), "unreadable_probed": bad, "audio_h": audio_s / 3600,
         "mean_clip_s": float(np.mean(durs)) if durs else 0.0, "rows": int(rows * scale), "wav_bytes": wav_bytes,
         "columns": {k: int(v * scale) for k, v in cols.items()}, "store_bytes": store_bytes,
         "ssl_all_layer_frames_bytes": {k: int(v * scale) for k, v in all_frames.items()},
         "sample": sample, "seconds_per_audio_second": per_audio_s, "workers": workers,
-        "estimate_one_worker_s": per_audio_s * audio_s, "estimate_s": per_audio_s * audio_s / workers,
-        "features": list(config.features),
+        "estimate_one_worker_s": per_audio_s * audio_s * copies,
+        "estimate_s": per_audio_s * audio_s * copies / workers,
+        "features": list(config.features), "augmented_copies_per_clip": copies - 1,
     }
 
 
@@ -150,7 +152,9 @@ def format_plan(p: dict) -> str:
     lines = [
         f"plan     {p['inputs']} clips, {p['audio_h']:.3f} h of audio (mean {p['mean_clip_s']:.2f} s){probed}, "
         f"{p['rows']} rows",
-        f"         features {', '.join(p['features'])}; wav files {_size(p['wav_bytes'])}",
+        f"         features {', '.join(p['features'])}; wav files {_size(p['wav_bytes'])}"
+        + (f"; {p['augmented_copies_per_clip']} augmented copies per clip (in the rows, size and time)"
+           if p.get("augmented_copies_per_clip") else ""),
         f"store    ~{_size(p['store_bytes'])} uncompressed ({p['store_bytes'] / wav:.1f}x the wav size)",
     ]
     for name, b in p["columns"].items():
