@@ -25,7 +25,7 @@ RAY_TMP = Path(tempfile.gettempdir()) / f"albsent-ray-{os.getpid()}"  # one per 
 # The files that take longest (measured with --durations), longest first: with `--dist=loadfile
 # --no-loadscope-reorder` an xdist worker takes the next file in collection order, so the long ones
 # start first and the two workers end together. Only the order changes; unlisted files follow.
-LONGEST_FIRST = ["test_cluster.py", "test_integrity.py", "test_safety.py", "test_safety_verify.py",
+LONGEST_FIRST = ["test_cluster.py", "test_integrity.py", "test_augment.py", "test_safety.py", "test_safety_verify.py",
                  "test_roundtrip.py", "test_sweep_resume.py", "test_stages.py", "test_sweep.py", "test_ssl.py",
                  "test_groups.py", "test_jobs.py", "test_store.py", "test_object_store.py", "test_demo.py",
                  "test_runtime.py", "test_cli.py", "test_select.py", "test_security.py"]

@@ -251,3 +251,24 @@ def test_dry_run_counts_the_copies(corpus):
     assert aug["rows"] == 3 * plain["rows"] and aug["audio_h"] == plain["audio_h"]
     assert aug["store_bytes"] == pytest.approx(3 * plain["store_bytes"], rel=0.01)
     assert "2 augmented copies per clip" in format_plan(aug) and "augmented" not in format_plan(plain)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_jobs_extract_augmented_and_train_on_copies_as_the_cli_does(corpus, ray_local, tmp_path, capsys):
+    from tests.test_jobs import run_job, same_metrics, write
+
+    store = tmp_path / "store"
+    job = write(tmp_path, {"input": str(corpus), "out": str(store), "features": ["mfcc"],
+                           "augment": {"copies": 1, "gain_db": 6.0, "snr_db": [10.0, 20.0]}})
+    assert run_job("extract", ["--config", job]) == 0
+    assert _rows(store)["augment_of"].notna().sum() == 24
+    flags = ["--store", str(store), "--features", "mfcc", "--model", "sklearn_logreg", "--folds", "2", "--set",
+             "split.val_fraction=0"]
+    assert main(["-q", "train", *flags, "--augmented", "--out", str(tmp_path / "cli")]) == 0
+    assert run_job("train", ["--set", f"out={tmp_path / 'job'}", "--set", f"store={store}", "--set", "features=mfcc",
+                             "--set", "model=sklearn_logreg", "--set", "split.folds=2", "--set", "split.val_fraction=0",
+                             "--set", "augmented=true"]) == 0
+    same_metrics(tmp_path / "cli" / "metrics.json", tmp_path / "job" / "metrics.json")
+    fold = json.loads((tmp_path / "job" / "fold-1" / "metrics.json").read_text())
+    assert fold["audit"]["augmented_copies"]["train"] == fold["audit"]["rows"]["train"] + fold["audit"]["rows"]["val"]
