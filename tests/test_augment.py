@@ -272,3 +272,16 @@ def test_jobs_extract_augmented_and_train_on_copies_as_the_cli_does(corpus, ray_
     same_metrics(tmp_path / "cli" / "metrics.json", tmp_path / "job" / "metrics.json")
     fold = json.loads((tmp_path / "job" / "fold-1" / "metrics.json").read_text())
     assert fold["audit"]["augmented_copies"]["train"] == fold["audit"]["rows"]["train"] + fold["audit"]["rows"]["val"]
+
+
+def test_missing_audiomentations_is_one_error_before_any_work(corpus, tmp_path, monkeypatch):
+    import sys
+
+    from albsent.config import build
+    from albsent.features.config import ExtractConfig
+    from albsent.pipeline.extract import prepare
+
+    monkeypatch.setitem(sys.modules, "audiomentations", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'albsent\[augment\]'"):
+        prepare(str(corpus), str(tmp_path / "store"), build(ExtractConfig, {"augment": {"copies": 1, "gain_db": 3}}))
+    assert not (tmp_path / "store").exists()

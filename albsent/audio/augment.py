@@ -133,12 +133,19 @@ def _seeded(seed: int):
         np.random.set_state(np_state)
 
 
+def require_installed() -> None:
+    """A ConfigError naming the extra when audiomentations is missing (checked before extracting)."""
+    try:
+        import audiomentations  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("--augment needs audiomentations: pip install 'albsent[augment]'") from exc
+
+
 def transforms(params: dict, sample_rate_hz: int) -> list:
     """audiomentations transforms (p=1, fixed values) that apply `params`."""
-    try:
-        from audiomentations import AddGaussianSNR, Gain, PitchShift, Resample
-    except ImportError as exc:
-        raise ConfigError("augmentation needs audiomentations: pip install 'albsent[augment]'") from exc
+    require_installed()
+    from audiomentations import AddGaussianSNR, Gain, PitchShift, Resample
+
     out = []
     if "speed" in params:  # resampled to sr / speed and played at sr: `speed` times faster, pitch with it
         rate = int(round(sample_rate_hz / params["speed"]))

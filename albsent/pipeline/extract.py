@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from albsent.audio import augment
 from albsent.audio.manifest import BASE_COLUMNS, plan_inputs
 from albsent.config import to_yaml
 from albsent.errors import InputError
@@ -68,6 +69,8 @@ def prepare(input_path: str, out: str, config: ExtractConfig, prune: bool = Fals
         store.check_version()
         config, adding = reconcile(store.uri, store.meta, config)
     extractors = build_extractors(config)
+    if config.augment.copies:
+        augment.require_installed()
     check_extra_columns(input_path, extra, extractors)
     created = store.meta["created_utc"] if existing else dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     meta = store_metadata(config, extractors, extra, created)
