@@ -16,8 +16,8 @@ from albsent.store import Store
 pytestmark = pytest.mark.ray
 
 
-def rows(store) -> pd.DataFrame:
-    t = Store(str(store)).read().to_pandas().sort_values("id").reset_index(drop=True)
+def rows(store, copies: bool = False) -> pd.DataFrame:
+    t = Store(str(store)).read(copies=copies).to_pandas().sort_values("id").reset_index(drop=True)
     return t.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
 
 
@@ -51,6 +51,22 @@ def test_staged_pipeline_stores_what_one_actor_stores(tiny, mixed, ray_local, tm
     q = {m: Store(str(out[m])).quarantine().drop(columns=["error"]) for m in out}
     pd.testing.assert_frame_equal(q["staged"], q["single"])
     assert Store(str(out["staged"])).meta["config_hash"] == Store(str(out["single"])).meta["config_hash"]
+
+
+@pytest.mark.slow
+def test_staged_pipeline_carries_augmented_copies(tiny, mixed, ray_local, tmp_path):
+    pytest.importorskip("audiomentations")
+    manifest, root = mixed
+    augment = {"copies": 1, "gain_db": 6.0, "snr_db": [10.0, 20.0]}
+    out = {}
+    for mode in ("single", "staged"):
+        out[mode] = tmp_path / mode
+        s = extract(str(manifest), str(out[mode]),
+                    config(tiny, model_pipeline=mode, allowed_roots=[root], augment=augment), progress=False)
+        assert (s.stored, s.rows, s.quarantined) == (24, 48, 1)
+    staged = rows(out["staged"], copies=True)
+    assert staged["augment_of"].notna().sum() == 24
+    pd.testing.assert_frame_equal(staged, rows(out["single"], copies=True))
 
 
 @pytest.mark.slow
