@@ -36,15 +36,21 @@ class LocalCluster:
     def __init__(self, env: dict[str, str] | None = None):
         """`env`: extra environment for every node (so for its workers too)."""
         self.root = Path(tempfile.mkdtemp(prefix="alc-", dir="/tmp"))  # short: socket paths < 107 chars
+        # RAY_raylet_start_wait_time_s: on a loaded 2-core machine a joining node's registration can
+        # take longer than Ray's 30 s default, and `ray start` then exits
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+                    "RAY_raylet_start_wait_time_s": "120",
                     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
         self.env.pop("RAY_ADDRESS", None)
         self.nodes: dict[str, subprocess.Popen] = {}
+        self.started: dict[str, tuple] = {}  # name -> _start's arguments (a worker that fails to join is retried once)
+        self.retried: set[str] = set()
         self.gcs_port, self.dash_port = free_port(), free_port()
         self.dashboard = f"http://127.0.0.1:{self.dash_port}"
         self.address = f"127.0.0.1:{self.gcs_port}"  # for ray.init / `albsent --address`
 
     def _start(self, name: str, args: list[str], num_cpus: int, resources: dict) -> None:
+        self.started[name] = (args, num_cpus, resources)
         ports = []
         for flag in ("node-manager", "object-manager", "dashboard-agent-listen", "dashboard-agent-grpc",
                      "metrics-export", "runtime-env-agent"):
@@ -76,7 +82,11 @@ class LocalCluster:
     def wait_nodes(self, n: int, timeout_s: float = 90) -> list:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
-            for name, proc in self.nodes.items():
+            for name, proc in list(self.nodes.items()):
+                if proc.poll() is not None and name != "head" and name not in self.retried:
+                    self.retried.add(name)  # e.g. its registration timed out under load: start it again
+                    self._start(name, *self.started[name])
+                    continue
                 assert proc.poll() is None, (
                     f"ray start for {name} exited: {(self.root / f'{name}.log').read_text()[-2000:]}")
             nodes = self.alive_nodes()
