@@ -121,13 +121,24 @@ def preprocess(samples: np.ndarray, sr: int, config: AudioConfig, path: str = ""
                augment: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[Segment]]:
     """Mono float32 at any rate -> (utterance at config rate, its segments). A rate or length
     outside albsent.audio.io's bounds is refused before resampling (bad_sample_rate, too_long).
-    augment: changes the trimmed utterance (at config rate) before it is normalised and cut into
-    segments, as another recording of it would differ (albsent.audio.augment)."""
+    augment: see `finish`."""
+    return finish(trimmed(samples, sr, config, path), config, path, augment)
+
+
+def trimmed(samples: np.ndarray, sr: int, config: AudioConfig, path: str = "") -> np.ndarray:
+    """`preprocess`'s first half: bounds checked, resampled to config rate, silence refused, edges trimmed."""
     check_bounds(samples.size, sr, path)
     x = resample(samples, sr, config.sample_rate_hz)
     if not np.any(x):
         raise AudioError("silent", f"{path}: audio is digital silence (all samples are zero)")
-    x = trim(x, config)
+    return trim(x, config)
+
+
+def finish(x: np.ndarray, config: AudioConfig, path: str = "",
+           augment: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[Segment]]:
+    """`preprocess`'s second half on a `trimmed` utterance (not modified): length checked,
+    normalised, cut into segments. augment: changes the utterance first, as another recording of it
+    would differ (albsent.audio.augment); one `trimmed` result serves a clip and all its copies."""
     if augment is not None:
         x = augment(x)
     out_sr = config.sample_rate_hz

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from albsent.audio import augment
 from albsent.audio.io import Decoded, decode
-from albsent.audio.preprocess import preprocess
+from albsent.audio.preprocess import finish, trimmed
 from albsent.config import build
 from albsent.errors import AudioError
 from albsent.features.base import extract_segments
@@ -94,19 +94,20 @@ class ExtractBlock:
 
     def _load(self, item: dict) -> Loaded:
         dec = decode(item["path"])
-        utt, segs = preprocess(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"])
-        return Loaded(item, dec, utt, segs, self._copies(item, dec))
+        x = trimmed(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"])  # once, for the copies too
+        utt, segs = finish(x, self.config.audio, item["path"])
+        return Loaded(item, dec, utt, segs, self._copies(item, x))
 
-    def _copies(self, item: dict, dec: Decoded) -> list[Copy]:
-        """The input's augmented copies; a copy that preprocessing refuses (e.g. too short once
-        sped up) is left out with a warning: its source is stored all the same."""
+    def _copies(self, item: dict, x: np.ndarray) -> list[Copy]:
+        """The input's augmented copies of its trimmed utterance `x`; a copy that preprocessing refuses
+        (e.g. too short once sped up) is left out with a warning: its source is stored all the same."""
         aug, sr = self.config.augment, self.config.audio.sample_rate_hz
         out = []
         for k in range(1, aug.copies + 1):
             params = augment.draw(aug, item["utterance_id"], k)
             try:
-                utt, segs = preprocess(dec.samples, dec.sample_rate_hz, self.config.audio, item["path"],
-                                       augment=lambda x, p=params: augment.apply(x, sr, p))
+                utt, segs = finish(x, self.config.audio, item["path"],
+                                   augment=lambda y, p=params: augment.apply(y, sr, p))
             except AudioError as exc:
                 log.warning("%s: augmented copy %d left out: %s", item["path"], k, exc)
                 continue
