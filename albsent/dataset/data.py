@@ -126,17 +126,17 @@ class TrainingRows:
 
 def training_rows(data: Data, rows: np.ndarray, augmented: bool = False, transform=None) -> TrainingRows:
     """The inputs of training part `rows` (Data row indices), followed with `augmented` by the
-    augmented copies whose source row is among them. transform(X) -> X is applied to both (e.g.
-    a frame stride). A ConfigError when `augmented` and the data holds no copies."""
+    augmented copies whose source row is among them. transform(X) -> X is applied to the rows
+    taken, per row (e.g. a frame stride). A ConfigError when `augmented` and the data holds no copies."""
     transform = transform or (lambda X: X)
-    X = take(transform(data.X), rows)
+    X = transform(take(data.X, rows))
     if not augmented:
         return TrainingRows(X, np.asarray(rows, np.int64), np.zeros(len(rows), bool))
     if data.copies is None:
         raise ConfigError(f"{data.store_uri or 'the data'}: training with augmented copies needs a store extracted "
                           "with --augment SPEC (e.g. --augment default) and the data read with augmented=True")
     picked = np.flatnonzero(np.isin(data.copies.source, rows))
-    CX = take(transform(data.copies.X), picked)
+    CX = transform(take(data.copies.X, picked))
     X = X + CX if isinstance(X, list) else np.concatenate([X, CX])
     source = np.concatenate([np.asarray(rows, np.int64), data.copies.source[picked]])
     return TrainingRows(X, source, np.arange(len(source)) >= len(rows))
