@@ -111,15 +111,40 @@ def accepts_overwrite(env: dict) -> bool:
     return "--overwrite" in out
 
 
-def sibling_store(corpus: Corpus, work_root: Path, suffix: str, manifest: Path) -> Path | None:
-    """The store of another corpus with exactly the same clips (same `audio`, same paths), if any."""
+def sibling_store(corpus: Corpus, work_root: Path, suffix: str, manifest: Path, name: str = "store",
+                  done: str = "auto_timing.json") -> Path | None:
+    """WORK/OTHER/`name` of another corpus with exactly the same clips (same `audio`, same paths),
+    if any, once its run wrote `done`."""
     paths = set(pd.read_csv(manifest)["path"])
     for other in CORPORA.values():
         work = work_root / f"{other.name}{suffix}"
-        if (other.name != corpus.name and other.audio == corpus.audio and (work / "store" / "_albsent.json").exists()
-                and (work / "auto_timing.json").exists() and set(pd.read_csv(work / "manifest.csv")["path"]) == paths):
-            return work / "store"
+        if (other.name != corpus.name and other.audio == corpus.audio and (work / name / "_albsent.json").exists()
+                and (work / done).exists() and set(pd.read_csv(work / "manifest.csv")["path"]) == paths):
+            return work / name
     return None
+
+
+def extract_store(manifest: Path, audio_root: Path, store: Path, seed: Path | None, extra: list[str]) -> dict:
+    """`albsent extract MANIFEST --out STORE --allow-root AUDIO_ROOT EXTRA...` in a fresh process
+    (from a copy of `seed` when given: it then only relabels); returns its timing and summary."""
+    env = {**albsent_env(), "HF_HUB_OFFLINE": "1"}
+    info: dict = {}
+    if seed is not None:
+        shutil.copytree(seed, store, ignore=shutil.ignore_patterns("_lock.json"))
+        info["store_copied_from"] = str(seed)
+    ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
+    try:
+        start = time.perf_counter()
+        done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, ["--allow-root", str(audio_root), *extra]),
+                              env=env, capture_output=True, text=True)
+        info["extract_wall_s"] = round(time.perf_counter() - start, 1)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    if done.returncode != 0:
+        shutil.rmtree(store, ignore_errors=True)
+        raise RuntimeError(f"albsent extract {' '.join(extra)} failed:\n{done.stderr[-3000:]}")
+    info["extract_summary"] = json.loads(done.stdout.strip().splitlines()[-1])
+    return info
 
 
 def run_albsent(manifest: Path, audio_root: Path, work: Path, seed: Path | None, features: str) -> dict:
@@ -129,21 +154,7 @@ def run_albsent(manifest: Path, audio_root: Path, work: Path, seed: Path | None,
     store, run = work / "store", work / "auto"
     info = {"features": features}
     if not store.exists():
-        if seed is not None:
-            shutil.copytree(seed, store, ignore=shutil.ignore_patterns("_lock.json"))
-            info["store_copied_from"] = str(seed)
-        ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
-        try:
-            start = time.perf_counter()
-            extra = ["--features", features, "--allow-root", str(audio_root)]
-            done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, extra), env=env, capture_output=True, text=True)
-            info["extract_wall_s"] = round(time.perf_counter() - start, 1)
-        finally:
-            shutil.rmtree(ray_tmp, ignore_errors=True)
-        if done.returncode != 0:
-            shutil.rmtree(store, ignore_errors=True)
-            raise RuntimeError(f"albsent extract failed:\n{done.stderr[-3000:]}")
-        info["extract_summary"] = json.loads(done.stdout.strip().splitlines()[-1])
+        info.update(extract_store(manifest, audio_root, store, seed, ["--features", features]))
     overwrite = accepts_overwrite(env)
     if not overwrite:
         shutil.rmtree(run, ignore_errors=True)
@@ -172,21 +183,7 @@ def run_augmented(manifest: Path, audio_root: Path, work: Path, seed: Path | Non
     store = work / "store_aug"
     info: dict = {"augment": spec}
     if not store.exists():
-        if seed is not None:
-            shutil.copytree(seed, store, ignore=shutil.ignore_patterns("_lock.json"))
-            info["store_copied_from"] = str(seed)
-        ray_tmp = tempfile.mkdtemp(prefix="abr-", dir="/tmp")
-        try:
-            start = time.perf_counter()
-            extra = ["--features", features, "--allow-root", str(audio_root), "--augment", spec]
-            done = subprocess.run(albsent_cmd(manifest, store, ray_tmp, extra), env=env, capture_output=True, text=True)
-            info["extract_wall_s"] = round(time.perf_counter() - start, 1)
-        finally:
-            shutil.rmtree(ray_tmp, ignore_errors=True)
-        if done.returncode != 0:
-            shutil.rmtree(store, ignore_errors=True)
-            raise RuntimeError(f"albsent extract --augment failed:\n{done.stderr[-3000:]}")
-        info["extract_summary"] = json.loads(done.stdout.strip().splitlines()[-1])
+        info.update(extract_store(manifest, audio_root, store, seed, ["--features", features, "--augment", spec]))
     runs = {"auto_aug": ["--auto", "--augmented"], "plain": PLAIN_RECIPE, "plain_aug": [*PLAIN_RECIPE, "--augmented"]}
     for name, flags in runs.items():
         cmd = [sys.executable, "-m", "albsent.cli", "-q", "train", "--store", str(store), "--folds", str(FOLDS),
@@ -205,13 +202,8 @@ def augmentation(corpus: Corpus, work_root: Path, suffix: str, args, manifest_pa
                  manifest: pd.DataFrame, fold: pd.Series, albsent: dict | None) -> dict:
     """Pooled macro-F1 with and without augmentation on the auto run's outer folds (section 6)."""
     work = work_root / f"{corpus.name}{suffix}"
-    seed = None
-    for other in CORPORA.values():  # a corpus with the same clips: relabel a copy of its augmented store
-        aug = work_root / f"{other.name}{suffix}" / "store_aug"
-        if other.name != corpus.name and other.audio == corpus.audio and (aug / "_albsent.json").exists() \
-                and (aug.parent / "augment_timing.json").exists() and not (work / "store_aug").exists() \
-                and set(pd.read_csv(aug.parent / "manifest.csv")["path"]) == set(pd.read_csv(manifest_path)["path"]):
-            seed = aug
+    seed = None if (work / "store_aug").exists() else \
+        sibling_store(corpus, work_root, suffix, manifest_path, "store_aug", "augment_timing.json")
     timing = run_augmented(manifest_path, audio_root, work, seed, args.albsent_features, args.augment)
     used = fold.notna()
     y = manifest.loc[used, "label"].to_numpy()
